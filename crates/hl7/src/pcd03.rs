@@ -1,0 +1,336 @@
+//! IHE PCD-03 "Communicate Infusion Order" view of an `RGV^O15` message (IHE PCD TF-2 §3.3;
+//! structure MSH, PID, [PV1], then per order ORC, RXG, [TQ1], RXR, OBX+).
+
+use crate::{Field, Message, Segment, Value};
+
+/// MSH-21 message profile of PCD-03.
+pub const PCD03_PROFILE_OID: &str = "1.3.6.1.4.1.19376.1.6.1.3.1";
+/// MDC code of the infusion pump VMD (OBX-3.1 of the pump id row).
+pub const MDC_DEV_PUMP_INFUS_VMD: &str = "69986";
+/// MDC code of patient weight (OBX-3.1 of the weight row).
+pub const MDC_ATTR_PT_WEIGHT: &str = "68063";
+/// Most order groups accepted in one message.
+pub const MAX_ORDERS: usize = 32;
+
+const PUMP_NAME: &[u8] = b"MDC_DEV_PUMP_INFUS_VMD";
+const WEIGHT_NAME: &[u8] = b"MDC_ATTR_PT_WEIGHT";
+
+/// ORC-1 order control, with unknown codes kept raw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderControl {
+    /// `RE`: program a new infusion.
+    New,
+    /// `XO`: change rate or dose of the running infusion.
+    Change,
+    /// `CH`: bolus from an existing infusion (ORC-8 names the parent order).
+    Bolus,
+    /// Any other code, decoded text.
+    Other(String),
+}
+
+impl OrderControl {
+    fn from_value(v: Option<Value<'_>>) -> Self {
+        let text = v.map(|v| v.to_text()).unwrap_or_default();
+        match text.as_str() {
+            "RE" => OrderControl::New,
+            "XO" => OrderControl::Change,
+            "CH" => OrderControl::Bolus,
+            _ => OrderControl::Other(text),
+        }
+    }
+}
+
+/// A coded element (CWE) as decoded text: identifier, text, coding system and the alternate
+/// triplet (components 1-6), in the order given by the sender.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Coded {
+    /// Component 1.
+    pub identifier: String,
+    /// Component 2.
+    pub text: String,
+    /// Component 3.
+    pub system: String,
+    /// Component 4.
+    pub alt_identifier: String,
+    /// Component 5.
+    pub alt_text: String,
+    /// Component 6.
+    pub alt_system: String,
+}
+
+impl Coded {
+    /// Read components 1-6 of the first repetition of a field.
+    pub fn from_field(field: Option<Field<'_>>) -> Self {
+        let comp = |n| {
+            field
+                .and_then(|f| f.component(n))
+                .map(|c| c.value().to_text())
+                .unwrap_or_default()
+        };
+        Coded {
+            identifier: comp(1),
+            text: comp(2),
+            system: comp(3),
+            alt_identifier: comp(4),
+            alt_text: comp(5),
+            alt_system: comp(6),
+        }
+    }
+
+    /// True when every component is empty.
+    pub fn is_empty(&self) -> bool {
+        *self == Coded::default()
+    }
+
+    /// The `(identifier, text)` of whichever triplet names `system` (ASCII case ignored),
+    /// e.g. `"MDC"` or `"UCUM"`, whether it comes first or second.
+    pub fn triplet(&self, system: &str) -> Option<(&str, &str)> {
+        if self.system.eq_ignore_ascii_case(system) {
+            Some((&self.identifier, &self.text))
+        } else if self.alt_system.eq_ignore_ascii_case(system) {
+            Some((&self.alt_identifier, &self.alt_text))
+        } else {
+            None
+        }
+    }
+
+    /// True when either triplet's identifier is `code` or its text is `name`.
+    fn names(&self, code: &str, name: &[u8]) -> bool {
+        self.identifier == code
+            || self.alt_identifier == code
+            || self.text.as_bytes() == name
+            || self.alt_text.as_bytes() == name
+    }
+}
+
+/// A number with its units as given in the message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quantity {
+    /// The number; `None` when the field is present but not an NM (e.g. repeated or text).
+    pub value: Option<f64>,
+    /// The decoded text of the whole value field.
+    pub raw: String,
+    /// The units field.
+    pub units: Coded,
+}
+
+impl Quantity {
+    /// The whole value field (all repetitions, so a hidden second value makes it not a
+    /// number) with the units field; `None` when the value field is absent or empty.
+    fn read(seg: &Segment<'_>, value_field: usize, units_field: usize) -> Option<Self> {
+        let value = seg.field(value_field)?.value();
+        if value.is_empty() {
+            return None;
+        }
+        Some(Quantity {
+            value: value.as_number(),
+            raw: value.to_text(),
+            units: Coded::from_field(seg.field(units_field)),
+        })
+    }
+}
+
+/// One order group (ORC and what follows it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InfusionOrder {
+    /// ORC-1.
+    pub order_control: OrderControl,
+    /// ORC-2.1 placer order number.
+    pub placer_order_number: Option<String>,
+    /// ORC-8.1 parent order (for a `CH` bolus).
+    pub parent_order: Option<String>,
+    /// ORC-9.1 transaction time, raw TS text.
+    pub order_time: Option<String>,
+    /// RXG-4 give code.
+    pub drug: Coded,
+    /// RXG-5 give amount (VTBI) with RXG-7 units.
+    pub vtbi: Option<Quantity>,
+    /// RXG-15 give rate amount with RXG-16 units.
+    pub rate: Option<Quantity>,
+    /// RXG-17 give strength with RXG-18 units.
+    pub strength: Option<Quantity>,
+    /// RXG-23 give drug strength volume (diluent) with RXG-24 units.
+    pub diluent_volume: Option<Quantity>,
+    /// OBX-18.1 of the first pump id row (OBX-3 `69986^MDC_DEV_PUMP_INFUS_VMD`) in this group.
+    pub pump_id: Option<String>,
+    /// How many pump id rows the group had (PCD-03 requires exactly one).
+    pub pump_id_rows: usize,
+    /// OBX-5 with OBX-6 units of the weight row (OBX-3 `68063^MDC_ATTR_PT_WEIGHT`) in this
+    /// group, or the first one elsewhere in the message.
+    pub patient_weight: Option<Quantity>,
+}
+
+/// The PCD-03 content of an `RGV^O15` message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InfusionOrderMessage {
+    /// PID-3.1 of the first repetition (exposed, but callers never log it).
+    pub patient_id: Option<String>,
+    /// PV1-3.1 point of care.
+    pub care_area: Option<String>,
+    /// The order groups, in message order.
+    pub orders: Vec<InfusionOrder>,
+}
+
+/// The sender's message is not a usable PCD-03 infusion order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Pcd03Error {
+    /// MSH-9 is not `RGV^O15`.
+    #[error("sender's message is not RGV^O15")]
+    NotRgvO15,
+    /// No ORC segment.
+    #[error("sender's RGV^O15 has no order")]
+    NoOrder,
+    /// A segment out of place: RXG, RXR, TQ1 or OBX before any ORC, RXR or OBX before the
+    /// group's RXG, a second RXG in a group, or a second MSH, PID or PV1.
+    #[error("sender's RGV^O15 has segment {segment} out of order")]
+    SegmentOrder {
+        /// 0-based segment index.
+        segment: usize,
+    },
+    /// More order groups than [`MAX_ORDERS`].
+    #[error("sender's RGV^O15 has more than {limit} orders")]
+    TooManyOrders {
+        /// The limit.
+        limit: usize,
+    },
+    /// An order group without RXG.
+    #[error("sender's order {order} has no RXG")]
+    MissingRxg {
+        /// 1-based order group number.
+        order: usize,
+    },
+}
+
+fn text_of(seg: &Segment<'_>, field: usize, comp: usize) -> Option<String> {
+    let v = seg.field(field)?.component(comp)?.value();
+    (!v.is_empty()).then(|| v.to_text())
+}
+
+/// An order group being read.
+struct Group<'a> {
+    orc: Segment<'a>,
+    rxg: Option<Segment<'a>>,
+    pump_id: Option<String>,
+    pump_id_rows: usize,
+    weight: Option<Quantity>,
+}
+
+fn finish(group: Group<'_>, number: usize) -> Result<InfusionOrder, Pcd03Error> {
+    let rxg = group.rxg.ok_or(Pcd03Error::MissingRxg { order: number })?;
+    let orc = group.orc;
+    Ok(InfusionOrder {
+        order_control: OrderControl::from_value(orc.field(1).map(|f| f.value())),
+        placer_order_number: text_of(&orc, 2, 1),
+        parent_order: text_of(&orc, 8, 1),
+        order_time: text_of(&orc, 9, 1),
+        drug: Coded::from_field(rxg.field(4)),
+        vtbi: Quantity::read(&rxg, 5, 7),
+        rate: Quantity::read(&rxg, 15, 16),
+        strength: Quantity::read(&rxg, 17, 18),
+        diluent_volume: Quantity::read(&rxg, 23, 24),
+        pump_id: group.pump_id,
+        pump_id_rows: group.pump_id_rows,
+        patient_weight: group.weight,
+    })
+}
+
+/// Read the orders of a PCD-03 `RGV^O15` message (at most [`MAX_ORDERS`]).
+pub fn read_infusion_orders(msg: &Message<'_>) -> Result<InfusionOrderMessage, Pcd03Error> {
+    let header = msg.header();
+    let is = |v: Option<Value<'_>>, s: &[u8]| v.is_some_and(|v| v.decoded().as_ref() == s);
+    if !(is(header.message_code(), b"RGV") && is(header.trigger_event(), b"O15")) {
+        return Err(Pcd03Error::NotRgvO15);
+    }
+    let mut patient_id = None;
+    let mut care_area = None;
+    let (mut seen_pid, mut seen_pv1) = (false, false);
+    let mut orders: Vec<InfusionOrder> = Vec::new();
+    let mut current: Option<Group<'_>> = None;
+    let mut first_weight: Option<Quantity> = None;
+
+    for seg in msg.segments() {
+        let index = seg.index();
+        let out_of_order = Pcd03Error::SegmentOrder { segment: index };
+        match seg.id() {
+            b"MSH" if index != 0 => return Err(out_of_order),
+            b"PID" => {
+                if seen_pid || current.is_some() {
+                    return Err(out_of_order);
+                }
+                seen_pid = true;
+                patient_id = seg
+                    .field(3)
+                    .and_then(|f| f.component(1))
+                    .map(|c| c.value())
+                    .filter(|v| !v.is_empty())
+                    .map(|v| v.to_text());
+            }
+            b"PV1" => {
+                if seen_pv1 || current.is_some() {
+                    return Err(out_of_order);
+                }
+                seen_pv1 = true;
+                care_area = text_of(&seg, 3, 1);
+            }
+            b"ORC" => {
+                if let Some(group) = current.take() {
+                    orders.push(finish(group, orders.len() + 1)?);
+                }
+                if orders.len() >= MAX_ORDERS {
+                    return Err(Pcd03Error::TooManyOrders { limit: MAX_ORDERS });
+                }
+                current = Some(Group {
+                    orc: seg,
+                    rxg: None,
+                    pump_id: None,
+                    pump_id_rows: 0,
+                    weight: None,
+                });
+            }
+            b"RXG" => match current.as_mut() {
+                Some(group) if group.rxg.is_none() => group.rxg = Some(seg),
+                _ => return Err(out_of_order),
+            },
+            b"TQ1" if current.is_none() => return Err(out_of_order),
+            b"RXR" => match current.as_ref() {
+                Some(group) if group.rxg.is_some() => {}
+                _ => return Err(out_of_order),
+            },
+            b"OBX" => {
+                let Some(group) = current.as_mut().filter(|g| g.rxg.is_some()) else {
+                    return Err(out_of_order);
+                };
+                let code = Coded::from_field(seg.field(3));
+                if code.names(MDC_DEV_PUMP_INFUS_VMD, PUMP_NAME) {
+                    group.pump_id_rows += 1;
+                    if group.pump_id.is_none() {
+                        group.pump_id = text_of(&seg, 18, 1);
+                    }
+                } else if code.names(MDC_ATTR_PT_WEIGHT, WEIGHT_NAME) {
+                    let weight = Quantity::read(&seg, 5, 6);
+                    if first_weight.is_none() {
+                        first_weight.clone_from(&weight);
+                    }
+                    if group.weight.is_none() {
+                        group.weight = weight;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let Some(group) = current else {
+        return Err(Pcd03Error::NoOrder);
+    };
+    orders.push(finish(group, orders.len() + 1)?);
+    for order in &mut orders {
+        if order.patient_weight.is_none() {
+            order.patient_weight.clone_from(&first_weight);
+        }
+    }
+    Ok(InfusionOrderMessage {
+        patient_id,
+        care_area,
+        orders,
+    })
+}

@@ -1,0 +1,223 @@
+//! Lazy views of a segment and its fields, repetitions and components (HL7 v2.5 §2.5).
+//!
+//! Nothing here allocates: every accessor scans the raw bytes of its own level.
+
+use crate::{Delimiters, Value};
+
+/// The `n`th (1-based) piece of `raw` split on `sep`; no split when `sep` is `None`.
+fn nth_piece(raw: &[u8], sep: Option<u8>, n: usize) -> Option<&[u8]> {
+    let index = n.checked_sub(1)?;
+    match sep {
+        None => (index == 0).then_some(raw),
+        Some(sep) => raw.split(|&b| b == sep).nth(index),
+    }
+}
+
+/// Number of pieces of `raw` split on `sep` (at least 1).
+fn piece_count(raw: &[u8], sep: Option<u8>) -> usize {
+    match sep {
+        None => 1,
+        Some(sep) => 1 + raw.iter().filter(|&&b| b == sep).count(),
+    }
+}
+
+/// One segment of a message, e.g. `PID|1||12345`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment<'a> {
+    raw: &'a [u8],
+    delims: Delimiters,
+    index: usize,
+}
+
+impl<'a> Segment<'a> {
+    pub(crate) fn new(raw: &'a [u8], delims: Delimiters, index: usize) -> Self {
+        Self { raw, delims, index }
+    }
+
+    /// The segment id, e.g. `PID` (the first three bytes).
+    pub fn id(&self) -> &'a [u8] {
+        self.raw.get(..3).unwrap_or(self.raw)
+    }
+
+    /// The raw bytes of the segment, without its terminator.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// The 0-based position of the segment in its message.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The delimiters of the message this segment belongs to.
+    pub fn delimiters(&self) -> Delimiters {
+        self.delims
+    }
+
+    fn is_msh(&self) -> bool {
+        self.id() == b"MSH"
+    }
+
+    /// Field `n` per HL7 numbering (1-based; `None` for 0 or beyond the last field).
+    ///
+    /// For MSH, `field(1)` is the field separator itself and `field(2)` the encoding
+    /// characters; neither is ever split into repetitions or components (HL7 v2.5 §2.14.9).
+    pub fn field(&self, n: usize) -> Option<Field<'a>> {
+        let fs = self.delims.field;
+        if self.is_msh() {
+            match n {
+                0 => None,
+                1 => self
+                    .raw
+                    .get(3..4)
+                    .map(|raw| Field::literal(raw, self.delims)),
+                2 => nth_piece(self.raw, Some(fs), 2).map(|raw| Field::literal(raw, self.delims)),
+                _ => nth_piece(self.raw, Some(fs), n).map(|raw| Field::new(raw, self.delims)),
+            }
+        } else if n == 0 {
+            None
+        } else {
+            nth_piece(self.raw, Some(fs), n + 1).map(|raw| Field::new(raw, self.delims))
+        }
+    }
+
+    /// The number of fields, per HL7 numbering (for MSH this counts MSH-1).
+    pub fn field_count(&self) -> usize {
+        let seps = self.raw.iter().filter(|&&b| b == self.delims.field).count();
+        if self.is_msh() { seps + 1 } else { seps }
+    }
+}
+
+/// One field of a segment, possibly with repetitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field<'a> {
+    raw: &'a [u8],
+    delims: Delimiters,
+    /// MSH-1 and MSH-2 are taken literally: never split, never unescaped.
+    literal: bool,
+}
+
+impl<'a> Field<'a> {
+    fn new(raw: &'a [u8], delims: Delimiters) -> Self {
+        Self {
+            raw,
+            delims,
+            literal: false,
+        }
+    }
+
+    fn literal(raw: &'a [u8], delims: Delimiters) -> Self {
+        Self {
+            raw,
+            delims,
+            literal: true,
+        }
+    }
+
+    fn sep(&self, sep: Option<u8>) -> Option<u8> {
+        if self.literal { None } else { sep }
+    }
+
+    fn value_of(&self, raw: &'a [u8]) -> Value<'a> {
+        let mut delims = self.delims;
+        if self.literal {
+            delims.escape = None;
+        }
+        Value::new(raw, delims)
+    }
+
+    /// The raw bytes of the whole field.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// True when the field has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// The `n`th (1-based) repetition.
+    pub fn repetition(&self, n: usize) -> Option<Repetition<'a>> {
+        nth_piece(self.raw, self.sep(Some(self.delims.repetition)), n)
+            .map(|raw| Repetition { raw, field: *self })
+    }
+
+    /// The number of repetitions (at least 1).
+    pub fn repetition_count(&self) -> usize {
+        piece_count(self.raw, self.sep(Some(self.delims.repetition)))
+    }
+
+    /// Component `n` of the first repetition.
+    pub fn component(&self, n: usize) -> Option<Component<'a>> {
+        self.repetition(1)?.component(n)
+    }
+
+    /// The whole field as a value.
+    pub fn value(&self) -> Value<'a> {
+        self.value_of(self.raw)
+    }
+}
+
+/// One repetition of a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repetition<'a> {
+    raw: &'a [u8],
+    field: Field<'a>,
+}
+
+impl<'a> Repetition<'a> {
+    /// The raw bytes of the repetition.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// The `n`th (1-based) component.
+    pub fn component(&self, n: usize) -> Option<Component<'a>> {
+        let sep = self.field.sep(Some(self.field.delims.component));
+        nth_piece(self.raw, sep, n).map(|raw| Component {
+            raw,
+            field: self.field,
+        })
+    }
+
+    /// The number of components (at least 1).
+    pub fn component_count(&self) -> usize {
+        piece_count(self.raw, self.field.sep(Some(self.field.delims.component)))
+    }
+
+    /// The whole repetition as a value.
+    pub fn value(&self) -> Value<'a> {
+        self.field.value_of(self.raw)
+    }
+}
+
+/// One component of a repetition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Component<'a> {
+    raw: &'a [u8],
+    field: Field<'a>,
+}
+
+impl<'a> Component<'a> {
+    /// The raw bytes of the component.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// The `n`th (1-based) subcomponent. Without a declared subcomponent separator the whole
+    /// component is subcomponent 1.
+    pub fn subcomponent(&self, n: usize) -> Option<Value<'a>> {
+        let sep = self.field.sep(self.field.delims.subcomponent);
+        nth_piece(self.raw, sep, n).map(|raw| self.field.value_of(raw))
+    }
+
+    /// The number of subcomponents (at least 1).
+    pub fn subcomponent_count(&self) -> usize {
+        piece_count(self.raw, self.field.sep(self.field.delims.subcomponent))
+    }
+
+    /// The whole component as a value.
+    pub fn value(&self) -> Value<'a> {
+        self.field.value_of(self.raw)
+    }
+}

@@ -1,0 +1,1 @@
+//! wardgate proxy.

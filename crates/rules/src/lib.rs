@@ -1,0 +1,26 @@
+//! wardgate's rule language: TOML rule files compiled into an evaluator that judges parsed messages.
+//!
+//! The engine knows parsed message views, never sockets: the proxy, the offline replay and the
+//! `wardgate test` runner all call the same [`RuleSet::evaluate_hl7`].
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod compile;
+mod condition;
+mod diag;
+pub mod druglib;
+mod ruleset;
+mod sender;
+mod testcase;
+mod toml_read;
+pub mod units;
+mod verdict;
+
+pub use compile::{MAX_ITEMS, MAX_REGEX_SIZE, RuleSource, compile};
+pub use condition::{AddressCondition, TextCondition};
+pub use diag::{Diagnostic, Diagnostics};
+pub use druglib::{CareAreaLimits, Drug, DrugLibrary, Limit, Violation};
+pub use ruleset::{MessageType, Policy, Protocol, Rule, RuleSet};
+pub use sender::{CertIdentity, Sender};
+pub use testcase::{RuleTest, TestMessage, TestOutcome, to_segment_terminators};
+pub use verdict::{Action, Denial, Mode, Permit, Verdict};

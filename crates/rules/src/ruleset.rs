@@ -1,0 +1,248 @@
+//! A compiled rule set and its evaluation: first matching enforced rule decides.
+
+use std::sync::Arc;
+
+use wardgate_hl7::{Message, Path, read_infusion_orders};
+
+use crate::condition::{AddressCondition, TextCondition};
+use crate::druglib::{DrugLibrary, hl7_error};
+use crate::sender::Sender;
+use crate::testcase::RuleTest;
+use crate::verdict::{Action, Denial, Mode, Permit, Verdict};
+
+/// The protocol a rule applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// HL7 v2 over MLLP.
+    Hl7,
+}
+
+/// A message type pattern: `RGV^O15`, or `ADT^*` for any trigger event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageType {
+    /// MSH-9.1.
+    pub code: String,
+    /// MSH-9.2; `None` matches any trigger.
+    pub trigger: Option<String>,
+}
+
+/// One compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Unique id, named in verdicts and NACKs.
+    pub id: Arc<str>,
+    /// What the rule is for, in the informaticist's words; the reason given when it refuses.
+    pub description: String,
+    /// The protocol it applies to.
+    pub protocol: Protocol,
+    /// Allow or deny.
+    pub action: Action,
+    /// Enforce, or audit only.
+    pub mode: Mode,
+    /// The rule file it came from and the line of its `[[rule]]`.
+    pub origin: (Arc<str>, usize),
+    pub(crate) messages: Vec<MessageType>,
+    pub(crate) cert_cn: Option<TextCondition>,
+    pub(crate) cert_san: Option<TextCondition>,
+    pub(crate) address: Option<AddressCondition>,
+    pub(crate) sending_application: Option<TextCondition>,
+    pub(crate) sending_facility: Option<TextCondition>,
+    pub(crate) fields: Vec<(Path, TextCondition)>,
+    pub(crate) drug_library: bool,
+    pub(crate) hl7_error: u16,
+    pub(crate) application_code: Option<u16>,
+}
+
+/// File-level settings of a rule set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// A name for people.
+    pub name: String,
+    /// Verdict when no enforced rule matches.
+    pub default: Action,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            name: String::from("unnamed policy"),
+            default: Action::Deny,
+        }
+    }
+}
+
+/// A compiled, immutable set of rules with its drug library and rule tests.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    /// File-level settings.
+    pub policy: Policy,
+    /// Rules in evaluation order.
+    pub rules: Vec<Rule>,
+    /// The drug library rules with `drug_library = true` check orders against.
+    pub library: DrugLibrary,
+    /// Test cases declared beside the rules.
+    pub tests: Vec<RuleTest>,
+}
+
+fn text_of(v: Option<wardgate_hl7::Value<'_>>) -> Option<Vec<u8>> {
+    v.map(|v| v.decoded().into_owned()).filter(|v| !v.is_empty())
+}
+
+impl Rule {
+    fn matches(&self, msg: &Message<'_>, sender: &Sender) -> bool {
+        let header = msg.header();
+        if !self.messages.is_empty() {
+            let code = text_of(header.message_code()).unwrap_or_default();
+            let trigger = text_of(header.trigger_event()).unwrap_or_default();
+            let hit = self.messages.iter().any(|m| {
+                m.code.as_bytes() == code.as_slice()
+                    && m.trigger
+                        .as_ref()
+                        .is_none_or(|t| t.as_bytes() == trigger.as_slice())
+            });
+            if !hit {
+                return false;
+            }
+        }
+        if let Some(a) = &self.address {
+            if !a.holds(sender.address) {
+                return false;
+            }
+        }
+        let cert = sender.certificate.as_ref();
+        if let Some(c) = &self.cert_cn {
+            let cn = cert.and_then(|c| c.common_name.as_deref());
+            if !c.holds(cn.map(str::as_bytes)) {
+                return false;
+            }
+        }
+        if let Some(c) = &self.cert_san {
+            let sans = cert.map(|c| c.alt_names.as_slice()).unwrap_or_default();
+            if !c.holds(sans.iter().map(|s| s.as_bytes())) {
+                return false;
+            }
+        }
+        for (cond, value) in [
+            (&self.sending_application, header.sending_application()),
+            (&self.sending_facility, header.sending_facility()),
+        ] {
+            if let Some(c) = cond {
+                let text = text_of(value);
+                if !c.holds(text.as_deref()) {
+                    return false;
+                }
+            }
+        }
+        self.fields.iter().all(|(path, cond)| {
+            let text = text_of(msg.get(path));
+            cond.holds(text.as_deref())
+        })
+    }
+
+    fn denial(&self, reason: String) -> Denial {
+        Denial {
+            rule: self.id.clone(),
+            reason,
+            hl7_error: self.hl7_error,
+            application_code: self.application_code,
+        }
+    }
+
+    /// What this rule says about a message it matched.
+    fn decide(&self, msg: &Message<'_>, library: &DrugLibrary) -> Verdict {
+        match self.action {
+            Action::Deny => Verdict::Deny(self.denial(self.description.clone())),
+            Action::Allow if !self.drug_library => Verdict::Permit(Permit {
+                rule: Some(self.id.clone()),
+                alerts: Vec::new(),
+                audit: Vec::new(),
+            }),
+            Action::Allow => {
+                let orders = match read_infusion_orders(msg) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        return Verdict::Deny(Denial {
+                            rule: self.id.clone(),
+                            reason: format!("not a readable infusion order: {e}"),
+                            hl7_error: hl7_error::REQUIRED_FIELD_MISSING,
+                            application_code: None,
+                        });
+                    }
+                };
+                let mut alerts = Vec::new();
+                for order in &orders.orders {
+                    match library.check(order, orders.care_area.as_deref()) {
+                        Ok(mut a) => alerts.append(&mut a),
+                        Err(v) => {
+                            return Verdict::Deny(Denial {
+                                rule: self.id.clone(),
+                                reason: v.reason,
+                                hl7_error: v.hl7_error,
+                                application_code: v.application_code,
+                            });
+                        }
+                    }
+                }
+                Verdict::Permit(Permit {
+                    rule: Some(self.id.clone()),
+                    alerts,
+                    audit: Vec::new(),
+                })
+            }
+        }
+    }
+}
+
+impl RuleSet {
+    /// Evaluate an HL7 message from `sender`.
+    ///
+    /// Rules are tried in order; the first enforced rule that matches decides. Rules in audit mode
+    /// that match and would refuse are recorded in the permit and evaluation goes on. No clock is
+    /// read and nothing panics.
+    pub fn evaluate_hl7(&self, msg: &Message<'_>, sender: &Sender) -> Verdict {
+        let mut audit = Vec::new();
+        for rule in self.rules.iter().filter(|r| r.protocol == Protocol::Hl7) {
+            if !rule.matches(msg, sender) {
+                continue;
+            }
+            let verdict = rule.decide(msg, &self.library);
+            if rule.mode == Mode::Audit {
+                if let Verdict::Deny(d) = verdict {
+                    audit.push(d);
+                }
+                continue;
+            }
+            return match verdict {
+                Verdict::Permit(mut p) => {
+                    p.audit = audit;
+                    Verdict::Permit(p)
+                }
+                deny => deny,
+            };
+        }
+        match self.policy.default {
+            Action::Allow => Verdict::Permit(Permit {
+                rule: None,
+                alerts: Vec::new(),
+                audit,
+            }),
+            Action::Deny => {
+                let header = msg.header();
+                let kind = [header.message_code(), header.trigger_event()]
+                    .map(|v| v.map(|v| v.to_text()).unwrap_or_default())
+                    .join("^");
+                Verdict::Deny(Denial {
+                    rule: Arc::from("default"),
+                    reason: format!("no rule allows {kind} from this sender"),
+                    hl7_error: hl7_error::APPLICATION_ERROR,
+                    application_code: None,
+                })
+            }
+        }
+    }
+
+    /// Find a rule by id.
+    pub fn rule(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| &*r.id == id)
+    }
+}

@@ -1,0 +1,157 @@
+//! Rule tests declared beside the rules (`[[test]]`), and a runner that reports like a test runner.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use wardgate_hl7::{Message, ParseLimits};
+
+use crate::ruleset::RuleSet;
+use crate::sender::Sender;
+use crate::verdict::{Action, Verdict};
+
+/// Where a test's message comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestMessage {
+    /// A fixture file (resolved against the rule file's folder).
+    File(PathBuf),
+    /// Inline text; line ends become `\r` segment terminators.
+    Inline(Vec<u8>),
+}
+
+/// One declared test case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleTest {
+    /// What the test shows.
+    pub name: String,
+    /// Rule file and line of the `[[test]]`.
+    pub origin: (Arc<str>, usize),
+    /// The message.
+    pub message: TestMessage,
+    /// Who sends it.
+    pub sender: Sender,
+    /// Expected verdict.
+    pub expect: Action,
+    /// Expected deciding rule, if the test names one.
+    pub rule: Option<String>,
+    /// Expected application error code (ERR-5), if the test names one.
+    pub code: Option<u16>,
+    /// Expect a soft-limit alert (true) or none (false).
+    pub alert: Option<bool>,
+}
+
+/// The result of one test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestOutcome {
+    /// The test's name.
+    pub name: String,
+    /// Rule file and line.
+    pub origin: (Arc<str>, usize),
+    /// `None` when it passed; otherwise what differed.
+    pub failure: Option<String>,
+}
+
+impl fmt::Display for TestOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.failure {
+            None => write!(f, "test {} ... ok", self.name),
+            Some(why) => write!(
+                f,
+                "test {} ... FAILED\n  at {}:{}\n  {why}",
+                self.name, self.origin.0, self.origin.1
+            ),
+        }
+    }
+}
+
+impl RuleTest {
+    /// The message bytes, with editor line ends (`\n`, `\r\n`) turned into HL7's `\r`.
+    pub fn load(&self) -> Result<Vec<u8>, String> {
+        let bytes = match &self.message {
+            TestMessage::Inline(bytes) => bytes.clone(),
+            TestMessage::File(path) => std::fs::read(path)
+                .map_err(|e| format!("cannot read message file {}: {e}", path.display()))?,
+        };
+        Ok(to_segment_terminators(&bytes))
+    }
+
+    /// Run this test against a rule set.
+    pub fn run(&self, rules: &RuleSet, limits: &ParseLimits) -> TestOutcome {
+        let failure = self.check(rules, limits).err();
+        TestOutcome {
+            name: self.name.clone(),
+            origin: self.origin.clone(),
+            failure,
+        }
+    }
+
+    fn check(&self, rules: &RuleSet, limits: &ParseLimits) -> Result<(), String> {
+        let bytes = self.load()?;
+        let msg = Message::parse(&bytes, limits)
+            .map_err(|e| format!("the test message does not parse: {e}"))?;
+        let verdict = rules.evaluate_hl7(&msg, &self.sender);
+        let got = if verdict.forwards() {
+            Action::Allow
+        } else {
+            Action::Deny
+        };
+        if got != self.expect {
+            return Err(format!(
+                "expected {}, got {verdict}",
+                self.expect.as_str()
+            ));
+        }
+        if let Some(rule) = &self.rule {
+            if verdict.rule() != Some(rule.as_str()) {
+                return Err(format!(
+                    "expected rule {rule}, got {}",
+                    verdict.rule().unwrap_or("default")
+                ));
+            }
+        }
+        if let Some(code) = self.code {
+            let got = match &verdict {
+                Verdict::Deny(d) => d.application_code,
+                Verdict::Permit(_) => None,
+            };
+            if got != Some(code) {
+                return Err(format!("expected code {code}, got {got:?} ({verdict})"));
+            }
+        }
+        if let Some(want) = self.alert {
+            let has = matches!(&verdict, Verdict::Permit(p) if !p.alerts.is_empty());
+            if has != want {
+                return Err(format!(
+                    "expected {} soft-limit alert, got {verdict}",
+                    if want { "a" } else { "no" }
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RuleSet {
+    /// Run every declared test.
+    pub fn run_tests(&self, limits: &ParseLimits) -> Vec<TestOutcome> {
+        self.tests.iter().map(|t| t.run(self, limits)).collect()
+    }
+}
+
+/// Turn `\r\n` and `\n` line ends into `\r`, the HL7 segment terminator.
+pub fn to_segment_terminators(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'\r' if bytes.get(i + 1) == Some(&b'\n') => {
+                out.push(b'\r');
+                i += 1;
+            }
+            b'\n' => out.push(b'\r'),
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
