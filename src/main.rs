@@ -1,1 +1,76 @@
-fn main() {}
+//! The `wardgate` command: parse arguments, load configuration and rules, run.
+#![forbid(unsafe_code)]
+
+mod commands;
+mod defaults;
+mod demo;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// wardgate: a medical-protocol-aware inspection proxy for HL7 v2 / IHE PCD-03 infusion orders.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Log format on standard error.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: commands::LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the proxy (with no --config: the embedded default, a PCD-03 route on loopback).
+    Run {
+        /// Configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Validate configuration and rule files; every problem is reported with file, line, column.
+    Check {
+        /// Configuration files (with [[route]]) and rule files (compiled together as one rule set).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run the tests declared in rule files ([[test]]); each folder of .toml files is one rule set.
+    Test {
+        /// Folder to search for rule sets.
+        #[arg(default_value = "rules")]
+        dir: PathBuf,
+    },
+    /// Start the proxy on the embedded default with a simulated EHR and pump gateway on loopback,
+    /// send safe, unsafe and malformed orders over TLS, and print every verdict.
+    Demo,
+    /// Run a simulated pump gateway that acknowledges every message (for trying `wardgate run`).
+    SimGateway {
+        /// Address to listen on.
+        #[arg(long, default_value = defaults::DEFAULT_UPSTREAM)]
+        listen: std::net::SocketAddr,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    commands::init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Check { files } => commands::check(&files),
+        Command::Test { dir } => commands::test(&dir),
+        Command::Run { config } => {
+            commands::runtime().and_then(|rt| rt.block_on(commands::run(config)))
+        }
+        Command::Demo => commands::runtime().and_then(|rt| rt.block_on(demo::run())),
+        Command::SimGateway { listen } => {
+            commands::runtime().and_then(|rt| rt.block_on(commands::sim_gateway(listen)))
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

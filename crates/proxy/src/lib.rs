@@ -1,1 +1,24 @@
-//! wardgate proxy.
+//! wardgate's proxy: listeners, TLS, per-connection inspection, upstreams, audit log and metrics.
+//!
+//! Parsers and rules are pure functions of bytes; this crate owns every socket, timer and file.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod audit;
+pub mod clock;
+pub mod config;
+pub mod hl7_conn;
+pub mod identity;
+pub mod io;
+pub mod pki;
+pub mod route;
+pub mod server;
+pub mod sim;
+pub mod telemetry;
+pub mod tls;
+pub mod upstream;
+
+pub use audit::{AuditLog, AuditRecord};
+pub use config::Config;
+pub use route::{Route, RouteSpec};
+pub use server::{Proxy, StartError};

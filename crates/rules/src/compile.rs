@@ -85,7 +85,14 @@ const DRUG_KEYS: &[&str] = &["id", "description", "codes", "names", "limits"];
 const LIMITS_KEYS: &[&str] = &["care_areas", "rate", "dose_rate", "vtbi", "bolus"];
 const LIMIT_KEYS: &[&str] = &["unit", "hard_min", "soft_min", "soft_max", "hard_max"];
 const TEST_KEYS: &[&str] = &[
-    "name", "message", "message_text", "sender", "expect", "rule", "code", "alert",
+    "name",
+    "message",
+    "message_text",
+    "sender",
+    "expect",
+    "rule",
+    "code",
+    "alert",
 ];
 const TEST_SENDER_KEYS: &[&str] = &["address", "cert_cn", "cert_san"];
 
@@ -360,7 +367,8 @@ fn compile_rule(
                 &[CONDITION_KEYS, &["path"]].concat(),
                 "[[rule.field]]",
             );
-            let Some((path_text, path_span)) = required_str(rep, ft, &fsp, "path", "[[rule.field]]")
+            let Some((path_text, path_span)) =
+                required_str(rep, ft, &fsp, "path", "[[rule.field]]")
             else {
                 ok = false;
                 continue;
@@ -461,7 +469,9 @@ fn parse_message_type(m: &str) -> Option<MessageType> {
         Some((c, t)) => (c, Some(t)),
         None => (m, None),
     };
-    let token = |s: &str| !s.is_empty() && s.len() <= 8 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let token = |s: &str| {
+        !s.is_empty() && s.len() <= 8 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    };
     if !token(code) {
         return None;
     }
@@ -497,12 +507,12 @@ fn compile_sender(rep: &mut Reporter<'_>, t: &DeTable<'_>, out: &mut SenderConds
         let Some(v) = get(t, key) else { continue };
         let what = format!("`sender.{key}`");
         let cond = match v.get_ref() {
-            DeValue::Table(ct) => {
-                compile_condition(rep, ct, &span(v), ignore_case, &what)
-            }
+            DeValue::Table(ct) => compile_condition(rep, ct, &span(v), ignore_case, &what),
             _ => string_list(rep, v, &what).map(|list| {
                 TextCondition::one_of(
-                    list.into_iter().map(|(s, _)| s.as_bytes().to_vec()).collect(),
+                    list.into_iter()
+                        .map(|(s, _)| s.as_bytes().to_vec())
+                        .collect(),
                     ignore_case,
                 )
             }),
@@ -605,7 +615,10 @@ fn compile_condition(
             {
                 Ok(r) => c.matches = Some(r),
                 Err(e) => {
-                    rep.error(span(v), format!("`matches` is not a valid regular expression: {e}"));
+                    rep.error(
+                        span(v),
+                        format!("`matches` is not a valid regular expression: {e}"),
+                    );
                     ok = false;
                 }
             }
@@ -724,7 +737,11 @@ fn compile_limits(
     ok &= care_areas.is_some();
     type Check = fn(&Unit) -> bool;
     let slots: [(&str, Check, &str); 4] = [
-        ("rate", Unit::is_volume_rate, "a volume rate such as \"mL/h\""),
+        (
+            "rate",
+            Unit::is_volume_rate,
+            "a volume rate such as \"mL/h\"",
+        ),
         (
             "dose_rate",
             Unit::is_dose_rate,
@@ -807,7 +824,10 @@ fn compile_limit(
     };
     ok &= unit.is_some();
     let mut bounds: [Option<f64>; 4] = [None; 4];
-    for (i, name) in ["hard_min", "soft_min", "soft_max", "hard_max"].iter().enumerate() {
+    for (i, name) in ["hard_min", "soft_min", "soft_max", "hard_max"]
+        .iter()
+        .enumerate()
+    {
         if let Some(v) = get(t, name) {
             match as_number(rep, v, &format!("`{name}`")) {
                 Some(n) if n < 0.0 => {
@@ -925,7 +945,11 @@ fn compile_test(
     let expect = match get(t, "expect") {
         Some(v) => action(rep, v, "`expect`"),
         None => {
-            rep.error_hint(sp.clone(), "[[test]] has no `expect`", "add `expect = \"allow\"` or \"deny\"");
+            rep.error_hint(
+                sp.clone(),
+                "[[test]] has no `expect`",
+                "add `expect = \"allow\"` or \"deny\"",
+            );
             None
         }
     };

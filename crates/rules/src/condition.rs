@@ -132,9 +132,7 @@ impl AddressCondition {
     /// Evaluate against the peer address (IPv4-mapped IPv6 addresses count as IPv4).
     pub fn holds(&self, addr: IpAddr) -> bool {
         let addr = match addr {
-            IpAddr::V6(v6) => v6
-                .to_ipv4_mapped()
-                .map_or(IpAddr::V6(v6), IpAddr::V4),
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
             v4 => v4,
         };
         if let Some(nets) = &self.one_of {

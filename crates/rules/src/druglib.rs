@@ -119,7 +119,8 @@ impl DrugLibrary {
         let name_match = |d: &&Drug| {
             d.names.iter().any(|n| {
                 (!order.drug.text.is_empty() && n.eq_ignore_ascii_case(&order.drug.text))
-                    || (!order.drug.alt_text.is_empty() && n.eq_ignore_ascii_case(&order.drug.alt_text))
+                    || (!order.drug.alt_text.is_empty()
+                        && n.eq_ignore_ascii_case(&order.drug.alt_text))
             })
         };
         self.drugs
@@ -168,7 +169,11 @@ impl DrugLibrary {
                 format!(
                     "{} has no limits for care area {:?}",
                     drug.id,
-                    if area.is_empty() { "(none given)" } else { area }
+                    if area.is_empty() {
+                        "(none given)"
+                    } else {
+                        area
+                    }
                 ),
                 piv::CARE_AREA_MISMATCH,
             ));
@@ -195,7 +200,11 @@ impl DrugLibrary {
         let is_bolus = order.order_control == OrderControl::Bolus;
         if unit.is_dose() && is_bolus {
             let limit = limits.bolus.as_ref().ok_or_else(|| {
-                ctx.units_error("bolus dose", rate, "a dose the library has a bolus limit for")
+                ctx.units_error(
+                    "bolus dose",
+                    rate,
+                    "a dose the library has a bolus limit for",
+                )
             })?;
             ctx.compare("bolus dose", value, &unit, limit, &mut alerts)?;
         } else if unit.is_volume_rate() || unit.is_dose_rate() {
@@ -221,7 +230,11 @@ impl DrugLibrary {
                 return Err(ctx.units_error("rate", rate, "a rate the library has a limit for"));
             }
         } else {
-            let expected = if is_bolus { "a bolus dose" } else { "a rate or dose rate" };
+            let expected = if is_bolus {
+                "a bolus dose"
+            } else {
+                "a rate or dose rate"
+            };
             return Err(ctx.units_error("rate", rate, expected));
         }
         Ok(alerts)
@@ -243,10 +256,7 @@ impl<'o> OrderContext<'o> {
             None => None,
             Some(w) => {
                 let unit = units::resolve_coded(&w.units).map_err(|e| {
-                    violation(
-                        format!("patient weight units: {e}"),
-                        piv::UNITS_MISMATCH,
-                    )
+                    violation(format!("patient weight units: {e}"), piv::UNITS_MISMATCH)
                 })?;
                 if unit.kind != Kind::Weight {
                     return Err(violation(
@@ -322,7 +332,10 @@ impl<'o> OrderContext<'o> {
         let (kind, per_ml) = self.concentration?;
         let to_violation = |e: UnitError| {
             violation(
-                format!("{} rate cannot be checked against the library: {e}", self.drug),
+                format!(
+                    "{} rate cannot be checked against the library: {e}",
+                    self.drug
+                ),
                 piv::UNITS_MISMATCH,
             )
         };
@@ -334,7 +347,10 @@ impl<'o> OrderContext<'o> {
                 per_time: true,
                 factor: 1.0,
             };
-            Some(units::convert(ml_per_h * per_ml, &amount, target, self.weight_kg).map_err(to_violation))
+            Some(
+                units::convert(ml_per_h * per_ml, &amount, target, self.weight_kg)
+                    .map_err(to_violation),
+            )
         } else if unit.is_dose_rate() && unit.kind == kind && target.is_volume_rate() {
             let amount = Unit {
                 kind,
@@ -362,7 +378,10 @@ impl<'o> OrderContext<'o> {
     ) -> Result<(), Violation> {
         let v = units::convert(value, unit, &limit.unit, self.weight_kg).map_err(|e| {
             violation(
-                format!("{} {what} cannot be compared with the library limit: {e}", self.drug),
+                format!(
+                    "{} {what} cannot be compared with the library limit: {e}",
+                    self.drug
+                ),
                 piv::UNITS_MISMATCH,
             )
         })?;

@@ -85,7 +85,8 @@ pub struct RuleSet {
 }
 
 fn text_of(v: Option<wardgate_hl7::Value<'_>>) -> Option<Vec<u8>> {
-    v.map(|v| v.decoded().into_owned()).filter(|v| !v.is_empty())
+    v.map(|v| v.decoded().into_owned())
+        .filter(|v| !v.is_empty())
 }
 
 impl Rule {

@@ -96,10 +96,7 @@ impl RuleTest {
             Action::Deny
         };
         if got != self.expect {
-            return Err(format!(
-                "expected {}, got {verdict}",
-                self.expect.as_str()
-            ));
+            return Err(format!("expected {}, got {verdict}", self.expect.as_str()));
         }
         if let Some(rule) = &self.rule {
             if verdict.rule() != Some(rule.as_str()) {

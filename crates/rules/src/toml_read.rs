@@ -130,7 +130,10 @@ pub(crate) fn as_u16(rep: &mut Reporter<'_>, v: &Val<'_>, what: &str) -> Option<
     if n.fract() == 0.0 && (0.0..=65535.0).contains(&n) {
         Some(n as u16)
     } else {
-        rep.error(span(v), format!("{what} must be a whole number from 0 to 65535"));
+        rep.error(
+            span(v),
+            format!("{what} must be a whole number from 0 to 65535"),
+        );
         None
     }
 }

@@ -367,7 +367,12 @@ pub fn resolve_coded(units: &Coded) -> Result<Unit, UnitError> {
 }
 
 /// Convert `value` from one unit to another, using the patient weight for per-kg conversions.
-pub fn convert(value: f64, from: &Unit, to: &Unit, weight_kg: Option<f64>) -> Result<f64, UnitError> {
+pub fn convert(
+    value: f64,
+    from: &Unit,
+    to: &Unit,
+    weight_kg: Option<f64>,
+) -> Result<f64, UnitError> {
     if from.kind != to.kind || from.per_time != to.per_time {
         return Err(UnitError::Incompatible {
             from: from.to_string(),
@@ -431,8 +436,14 @@ mod tests {
             convert(18.0, &per_kg, &abs, None),
             Err(UnitError::NeedsWeight)
         );
-        assert!(close(convert(18.0, &per_kg, &abs, Some(80.0)).unwrap(), 1440.0));
-        assert!(close(convert(1440.0, &abs, &per_kg, Some(80.0)).unwrap(), 18.0));
+        assert!(close(
+            convert(18.0, &per_kg, &abs, Some(80.0)).unwrap(),
+            1440.0
+        ));
+        assert!(close(
+            convert(1440.0, &abs, &per_kg, Some(80.0)).unwrap(),
+            18.0
+        ));
         assert_eq!(
             convert(18.0, &per_kg, &abs, Some(9000.0)),
             Err(UnitError::NeedsWeight)
@@ -474,13 +485,20 @@ mod tests {
                 .same_as(&parse_ucum("mcg/kg/min").unwrap())
         );
         assert_eq!(parse_mdc_code("263875").unwrap().kind, Kind::Weight);
-        assert_eq!(parse_mdc_mnemonic("MDC_DIM_KILO_G").unwrap().kind, Kind::Weight);
+        assert_eq!(
+            parse_mdc_mnemonic("MDC_DIM_KILO_G").unwrap().kind,
+            Kind::Weight
+        );
         assert!(
             parse_mdc_code("263762")
                 .unwrap()
                 .same_as(&parse_ucum("mL").unwrap())
         );
-        assert!(parse_mdc_mnemonic("MDC_DIM_X_INTL_UNIT_PER_HR").unwrap().is_dose_rate());
+        assert!(
+            parse_mdc_mnemonic("MDC_DIM_X_INTL_UNIT_PER_HR")
+                .unwrap()
+                .is_dose_rate()
+        );
     }
 
     #[test]
@@ -493,15 +511,32 @@ mod tests {
             "mL/h",
             "UCUM",
         );
-        let ucum_first = coded("mL/h", "mL/h", "UCUM", "265266", "MDC_DIM_MILLI_L_PER_HR", "MDC");
+        let ucum_first = coded(
+            "mL/h",
+            "mL/h",
+            "UCUM",
+            "265266",
+            "MDC_DIM_MILLI_L_PER_HR",
+            "MDC",
+        );
         assert!(resolve_coded(&mdc_first).unwrap().is_volume_rate());
         assert!(resolve_coded(&ucum_first).unwrap().is_volume_rate());
     }
 
     #[test]
     fn disagreeing_triplets_are_refused() {
-        let hidden = coded("mL/min", "mL/min", "UCUM", "265266", "MDC_DIM_MILLI_L_PER_HR", "MDC");
-        assert!(matches!(resolve_coded(&hidden), Err(UnitError::Conflict(..))));
+        let hidden = coded(
+            "mL/min",
+            "mL/min",
+            "UCUM",
+            "265266",
+            "MDC_DIM_MILLI_L_PER_HR",
+            "MDC",
+        );
+        assert!(matches!(
+            resolve_coded(&hidden),
+            Err(UnitError::Conflict(..))
+        ));
     }
 
     #[test]
@@ -517,7 +552,11 @@ mod tests {
     #[test]
     fn megagram_spelling_is_not_a_prefix() {
         // `Mg` is read as the hospital's mg, never as 10^6 g.
-        assert!(parse_ucum("Mg").unwrap().same_as(&parse_ucum("mg").unwrap()));
+        assert!(
+            parse_ucum("Mg")
+                .unwrap()
+                .same_as(&parse_ucum("mg").unwrap())
+        );
         assert!(parse_ucum("mg/kg/kg").is_err());
         assert!(parse_ucum("mL/h/min").is_err());
     }

@@ -56,11 +56,17 @@ vtbi = { unit = "mL", soft_max = 600, hard_max = 500 }
     );
     assert!(joined.contains("did you mean `action`?"), "{joined}");
     assert!(joined.contains("[[rule]] has no `action`"), "{joined}");
-    assert!(joined.contains("test.toml:12:8: error: `RXG-0` is not a field path"), "{joined}");
+    assert!(
+        joined.contains("test.toml:12:8: error: `RXG-0` is not a field path"),
+        "{joined}"
+    );
     assert!(joined.contains("duplicate rule id `a`"), "{joined}");
     assert!(joined.contains("first defined at test.toml:2"), "{joined}");
     assert!(joined.contains("unknown unit \"furlong/h\""), "{joined}");
-    assert!(joined.contains("soft_max 600 is greater than hard_max 500"), "{joined}");
+    assert!(
+        joined.contains("soft_max 600 is greater than hard_max 500"),
+        "{joined}"
+    );
     assert!(errs.len() >= 6, "{joined}");
 }
 
@@ -78,7 +84,11 @@ min = 10
 max = 1
 "#,
     );
-    assert!(errs.iter().any(|e| e.contains("min 10 is greater than max 1")), "{errs:?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("min 10 is greater than max 1")),
+        "{errs:?}"
+    );
 }
 
 #[test]
@@ -94,7 +104,8 @@ rate = { unit = "mg", hard_max = 5 }
 "#,
     );
     assert!(
-        errs.iter().any(|e| e.contains("`mg` is not a unit for `rate`")),
+        errs.iter()
+            .any(|e| e.contains("`mg` is not a unit for `rate`")),
         "{errs:?}"
     );
 }
@@ -120,7 +131,11 @@ fn contradicting_defaults_across_files_are_an_error() {
         dir: None,
     };
     let err = compile(&[a, b]).expect_err("defaults contradict");
-    assert!(err.to_string().contains("contradicts `default = \"deny\"` in a.toml"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("contradicts `default = \"deny\"` in a.toml"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -141,9 +156,13 @@ matches = "EGH_[A-Z]+"
     .expect("compiles");
     let allowed = |facility: &str| {
         let msg = format!("MSH|^~\\&|APP|{facility}|GW|F|20261129||ADT^A01|1|P|2.5\r");
-        let parsed = wardgate_hl7::Message::parse(msg.as_bytes(), &Default::default()).expect("parses");
-        set.evaluate_hl7(&parsed, &wardgate_rules::Sender::from_address([127, 0, 0, 1].into()))
-            .forwards()
+        let parsed =
+            wardgate_hl7::Message::parse(msg.as_bytes(), &Default::default()).expect("parses");
+        set.evaluate_hl7(
+            &parsed,
+            &wardgate_rules::Sender::from_address([127, 0, 0, 1].into()),
+        )
+        .forwards()
     };
     assert!(allowed("EGH_NORTH"));
     assert!(!allowed("XEGH_NORTH"));

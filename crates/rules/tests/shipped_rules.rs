@@ -39,6 +39,11 @@ fn every_shipped_rule_set_passes_its_tests() {
             .filter(|o| o.failure.is_some())
             .map(ToString::to_string)
             .collect();
-        assert!(failed.is_empty(), "{}:\n{}", dir.display(), failed.join("\n"));
+        assert!(
+            failed.is_empty(),
+            "{}:\n{}",
+            dir.display(),
+            failed.join("\n")
+        );
     }
 }

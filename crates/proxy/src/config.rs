@@ -1,0 +1,428 @@
+//! The proxy's configuration file: routes, limits, TLS, failure policy. Unknown keys are errors.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Admin endpoint (Prometheus metrics).
+    #[serde(default)]
+    pub admin: Option<AdminConfig>,
+    /// Where verdicts are recorded.
+    #[serde(default)]
+    pub audit: AuditConfig,
+    /// The routes: one listener and one upstream each.
+    #[serde(rename = "route")]
+    pub routes: Vec<RouteConfig>,
+}
+
+/// Admin endpoint settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address of the Prometheus endpoint (`/metrics`).
+    pub listen: SocketAddr,
+}
+
+/// Audit log settings.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// File to append JSON lines to; `-` or absent for standard output.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+}
+
+/// Protocol spoken on a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteProtocol {
+    /// HL7 v2 over MLLP.
+    Hl7,
+}
+
+/// What to do with a message that cannot be inspected (does not parse).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FailurePolicy {
+    /// Refuse it (the default).
+    #[default]
+    Closed,
+    /// Forward it unchanged, and audit that it passed uninspected. Must be chosen explicitly.
+    Open,
+}
+
+/// What to do with an upstream acknowledgement that answers no message sent on its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum UnmatchedAck {
+    /// Forward it and flag it in the audit log and metrics (the default).
+    #[default]
+    Flag,
+    /// Drop it and flag it.
+    Drop,
+}
+
+/// One route: a listener, its rules and its upstream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Name used in logs, metrics and audit records.
+    pub name: String,
+    /// Protocol on this route.
+    pub protocol: RouteProtocol,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Address of the upstream (pump gateway, device).
+    pub upstream: SocketAddr,
+    /// Rule files (relative to the configuration file); together they form the route's policy.
+    pub rules: Vec<PathBuf>,
+    /// Fail closed (default) or open when a message cannot be inspected.
+    #[serde(default)]
+    pub failure_policy: FailurePolicy,
+    /// Unmatched upstream acknowledgements: flag (default) or drop.
+    #[serde(default)]
+    pub unmatched_ack: UnmatchedAck,
+    /// Accept `\n` and `\r\n` segment terminators from this route's senders.
+    #[serde(default)]
+    pub allow_lf_terminators: bool,
+    /// Resource limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// TLS towards the senders; absent = plaintext.
+    #[serde(default)]
+    pub tls: Option<ServerTls>,
+    /// TLS towards the upstream; absent = plaintext (legacy device).
+    #[serde(default)]
+    pub upstream_tls: Option<UpstreamTls>,
+}
+
+/// Resource limits of a route. Durations are written like `"30s"`, `"5m"`, `"250ms"`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest message (MLLP payload) accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// A connection with no traffic for this long is closed.
+    #[serde(with = "duration")]
+    pub idle_timeout: Duration,
+    /// A frame (or TLS handshake) that has started must complete within this time.
+    #[serde(with = "duration")]
+    pub frame_timeout: Duration,
+    /// Most simultaneous client connections; more are refused at accept.
+    pub max_connections: usize,
+    /// Time allowed to connect to the upstream.
+    #[serde(with = "duration")]
+    pub upstream_connect_timeout: Duration,
+    /// Time allowed for the upstream to acknowledge a forwarded message before the client
+    /// connection is closed (the sender then resends; it never gets a positive ACK from wardgate).
+    #[serde(with = "duration")]
+    pub ack_timeout: Duration,
+    /// Most messages awaiting an upstream acknowledgement on one connection.
+    pub max_outstanding: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 1 << 20,
+            idle_timeout: Duration::from_secs(300),
+            frame_timeout: Duration::from_secs(30),
+            max_connections: 256,
+            upstream_connect_timeout: Duration::from_secs(5),
+            ack_timeout: Duration::from_secs(60),
+            max_outstanding: 64,
+        }
+    }
+}
+
+/// Whether senders must present a client certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// No client certificates are asked for.
+    #[default]
+    Off,
+    /// A certificate is verified when presented; clients without one are still served.
+    Optional,
+    /// A certificate signed by `client_ca` is required (mutual TLS).
+    Required,
+}
+
+/// TLS towards the senders.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTls {
+    /// PEM certificate chain presented to senders.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// PEM CA certificates that sign client certificates.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    /// Off, optional or required.
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+}
+
+/// TLS towards the upstream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTls {
+    /// PEM CA certificates that sign the upstream's certificate.
+    pub ca: PathBuf,
+    /// Name to verify the upstream's certificate against (and send as SNI).
+    pub server_name: String,
+    /// PEM client certificate wardgate presents, if the upstream asks for one.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// PEM key for `cert`.
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+}
+
+/// Why a configuration could not be used. The operator is at fault; the message says where.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML is invalid or has unknown/missing keys.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// toml's message, with line and column.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("{path}: route `{route}`: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The route.
+        route: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Parse configuration text; `name` is used in messages, `base` resolves relative paths.
+    pub fn parse(text: &str, name: &str, base: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: name.to_owned(),
+            message: e.to_string(),
+        })?;
+        if let Some(base) = base {
+            config.resolve_paths(base);
+        }
+        config.validate(name)?;
+        Ok(config)
+    }
+
+    /// Read and parse a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string(), path.parent())
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(p) = self.audit.path.as_mut().filter(|p| p.as_os_str() != "-") {
+            fix(p);
+        }
+        for r in &mut self.routes {
+            r.rules.iter_mut().for_each(fix);
+            if let Some(t) = &mut r.tls {
+                fix(&mut t.cert);
+                fix(&mut t.key);
+                t.client_ca.iter_mut().for_each(fix);
+            }
+            if let Some(t) = &mut r.upstream_tls {
+                fix(&mut t.ca);
+                t.cert.iter_mut().for_each(fix);
+                t.key.iter_mut().for_each(fix);
+            }
+        }
+    }
+
+    fn validate(&self, name: &str) -> Result<(), ConfigError> {
+        let invalid = |route: &str, message: String| ConfigError::Invalid {
+            path: name.to_owned(),
+            route: route.to_owned(),
+            message,
+        };
+        if self.routes.is_empty() {
+            return Err(ConfigError::Syntax {
+                path: name.to_owned(),
+                message: "no [[route]] defined".into(),
+            });
+        }
+        let mut names = std::collections::HashSet::new();
+        for r in &self.routes {
+            if !names.insert(r.name.as_str()) {
+                return Err(invalid(&r.name, "duplicate route name".into()));
+            }
+            if r.rules.is_empty() {
+                return Err(invalid(&r.name, "`rules` lists no rule file".into()));
+            }
+            let l = &r.limits;
+            if !(64..=MAX_MESSAGE_BYTES_CEILING).contains(&l.max_message_bytes) {
+                return Err(invalid(
+                    &r.name,
+                    format!(
+                        "limits.max_message_bytes must be between 64 and {MAX_MESSAGE_BYTES_CEILING}"
+                    ),
+                ));
+            }
+            if l.max_connections == 0 || l.max_outstanding == 0 {
+                return Err(invalid(
+                    &r.name,
+                    "limits.max_connections and limits.max_outstanding must be at least 1".into(),
+                ));
+            }
+            for (what, d) in [
+                ("idle_timeout", l.idle_timeout),
+                ("frame_timeout", l.frame_timeout),
+                ("upstream_connect_timeout", l.upstream_connect_timeout),
+                ("ack_timeout", l.ack_timeout),
+            ] {
+                if d.is_zero() {
+                    return Err(invalid(&r.name, format!("limits.{what} must not be zero")));
+                }
+            }
+            if let Some(t) = &r.tls {
+                if t.client_auth != ClientAuth::Off && t.client_ca.is_none() {
+                    return Err(invalid(
+                        &r.name,
+                        "tls.client_auth needs tls.client_ca to verify client certificates".into(),
+                    ));
+                }
+            }
+            if let Some(t) = &r.upstream_tls {
+                if t.cert.is_some() != t.key.is_some() {
+                    return Err(invalid(
+                        &r.name,
+                        "upstream_tls.cert and upstream_tls.key go together".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Upper bound on `max_message_bytes`: an MLLP block has no length field, so this is the only cap.
+pub const MAX_MESSAGE_BYTES_CEILING: usize = 64 << 20;
+
+/// Parse durations like `250ms`, `30s`, `5m`, `2h`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = text.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n.checked_mul(1000)?,
+        "m" => n.checked_mul(60_000)?,
+        "h" => n.checked_mul(3_600_000)?,
+        _ => return None,
+    };
+    Some(Duration::from_millis(ms))
+}
+
+mod duration {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_duration(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a duration; write e.g. \"250ms\", \"30s\", \"5m\", \"2h\""
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[[route]]
+name = "pcd03"
+protocol = "hl7"
+listen = "127.0.0.1:2575"
+upstream = "127.0.0.1:3575"
+rules = ["rules/pcd03/policy.toml"]
+"#;
+
+    #[test]
+    fn minimal_config_gets_safe_defaults() {
+        let c = Config::parse(MINIMAL, "t.toml", Some(Path::new("/etc/wardgate"))).unwrap();
+        let r = &c.routes[0];
+        assert_eq!(r.failure_policy, FailurePolicy::Closed);
+        assert_eq!(r.limits.max_message_bytes, 1 << 20);
+        assert_eq!(
+            r.rules[0],
+            Path::new("/etc/wardgate/rules/pcd03/policy.toml")
+        );
+        assert!(r.tls.is_none());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_position() {
+        let text = MINIMAL.replace(
+            "protocol = \"hl7\"",
+            "protocol = \"hl7\"\nfailure_polcy = \"open\"",
+        );
+        let err = Config::parse(&text, "t.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("failure_polcy"), "{err}");
+        assert!(err.contains("line 6"), "{err}");
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration("5 parsecs"), None);
+        let text = format!("{MINIMAL}[route.limits]\nidle_timeout = \"soon\"\n");
+        let err = Config::parse(&text, "t.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a duration"), "{err}");
+    }
+
+    #[test]
+    fn mutual_tls_needs_a_client_ca() {
+        let text = format!(
+            "{MINIMAL}[route.tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nclient_auth = \"required\"\n"
+        );
+        let err = Config::parse(&text, "t.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("client_ca"), "{err}");
+    }
+}

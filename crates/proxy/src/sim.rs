@@ -1,0 +1,294 @@
+//! Simulated peers for tests, benchmarks and `wardgate demo`: a pump gateway that acknowledges
+//! what it receives, and an MLLP client (the EHR side), both over plaintext or TLS.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+use wardgate_hl7::{FrameKind, Message, MllpFramer, ParseLimits, wrap};
+
+use crate::io::BoxedIo;
+use crate::pki::Pem;
+use crate::tls::provider;
+
+/// How the simulated gateway answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Acknowledge every message with AA (original mode) or CA (enhanced mode).
+    Acknowledge,
+    /// Read one message, then close the connection without answering (a crash mid-exchange).
+    CloseWithoutAck,
+}
+
+/// A simulated infusion pump gateway (the IHE PCD-03 Infusion Order Consumer).
+pub struct PumpGateway {
+    addr: SocketAddr,
+    received: Arc<Mutex<Vec<Vec<u8>>>>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for PumpGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PumpGateway")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl Drop for PumpGateway {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Build the positive acknowledgement a gateway sends: `ACK^<event>^ACK`, MSA AA or CA.
+pub fn positive_ack(message: &[u8]) -> Option<Vec<u8>> {
+    let msg = Message::parse(message, &ParseLimits::default()).ok()?;
+    let h = msg.header();
+    let text = |v: Option<wardgate_hl7::Value<'_>>| v.map(|v| v.raw().to_vec()).unwrap_or_default();
+    let code = match h.ack_mode() {
+        wardgate_hl7::AckMode::Original => "AA",
+        wardgate_hl7::AckMode::Enhanced => "CA",
+    };
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(b"MSH|^~\\&|");
+    out.extend_from_slice(&text(h.component(5, 1)));
+    out.push(b'|');
+    out.extend_from_slice(&text(h.component(6, 1)));
+    out.push(b'|');
+    out.extend_from_slice(&text(h.component(3, 1)));
+    out.push(b'|');
+    out.extend_from_slice(&text(h.component(4, 1)));
+    out.extend_from_slice(b"|20261129120000||ACK^");
+    out.extend_from_slice(&text(h.trigger_event()));
+    out.extend_from_slice(b"^ACK|GW-");
+    out.extend_from_slice(&text(h.control_id()));
+    out.extend_from_slice(b"|P|");
+    out.extend_from_slice(&text(h.version()));
+    out.extend_from_slice(b"\rMSA|");
+    out.extend_from_slice(code.as_bytes());
+    out.push(b'|');
+    out.extend_from_slice(&text(h.control_id()));
+    out.push(b'\r');
+    Some(out)
+}
+
+impl PumpGateway {
+    /// Listen on `addr` (port 0 for any), optionally with TLS.
+    pub async fn start(
+        addr: SocketAddr,
+        tls: Option<Arc<ServerConfig>>,
+        behaviour: Behaviour,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let store = received.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let store = store.clone();
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let io: BoxedIo = match tls {
+                        None => Box::new(stream),
+                        Some(cfg) => match TlsAcceptor::from(cfg).accept(stream).await {
+                            Ok(s) => Box::new(s),
+                            Err(_) => return,
+                        },
+                    };
+                    let _ = gateway_conn(io, store, behaviour).await;
+                });
+            }
+        });
+        Ok(PumpGateway {
+            addr,
+            received,
+            task,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Every MLLP frame received so far, exactly as it arrived (envelope included).
+    pub fn received(&self) -> Vec<Vec<u8>> {
+        self.received
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+async fn gateway_conn(
+    mut io: BoxedIo,
+    store: Arc<Mutex<Vec<Vec<u8>>>>,
+    behaviour: Behaviour,
+) -> std::io::Result<()> {
+    let mut framer = MllpFramer::default();
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        let n = io.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        while let Ok(Some(info)) = framer.next_frame(&buf) {
+            let frame: Vec<u8> = buf.drain(..info.consumed).collect();
+            store
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(frame.clone());
+            if behaviour == Behaviour::CloseWithoutAck {
+                return io.shutdown().await;
+            }
+            if info.kind == FrameKind::Message {
+                let payload = frame.get(info.payload.clone()).unwrap_or_default();
+                if let Some(ack) = positive_ack(payload) {
+                    io.write_all(&wrap(&ack)).await?;
+                }
+            }
+        }
+    }
+}
+
+/// A TLS server configuration for a simulated peer.
+pub fn server_tls(pem: &Pem) -> Result<Arc<ServerConfig>, String> {
+    let certs = CertificateDer::pem_slice_iter(pem.cert.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let key = PrivateKeyDer::from_pem_slice(pem.key.as_bytes()).map_err(|e| e.to_string())?;
+    let cfg = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| e.to_string())?;
+    Ok(Arc::new(cfg))
+}
+
+/// A TLS client configuration trusting `ca_pem`, presenting `client` if given.
+pub fn client_tls(ca_pem: &str, client: Option<&Pem>) -> Result<Arc<ClientConfig>, String> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots
+            .add(cert.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    }
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    let cfg = match client {
+        Some(pem) => {
+            let certs = CertificateDer::pem_slice_iter(pem.cert.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
+            let key =
+                PrivateKeyDer::from_pem_slice(pem.key.as_bytes()).map_err(|e| e.to_string())?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| e.to_string())?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(cfg))
+}
+
+/// An MLLP client: the EHR's side of a connection.
+pub struct MllpClient {
+    io: BoxedIo,
+    framer: MllpFramer,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for MllpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MllpClient").finish_non_exhaustive()
+    }
+}
+
+impl MllpClient {
+    /// Connect, with TLS when `tls` is given (`server_name` is what the server's certificate names).
+    pub async fn connect(
+        addr: SocketAddr,
+        tls: Option<(Arc<ClientConfig>, &str)>,
+    ) -> std::io::Result<Self> {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let io: BoxedIo = match tls {
+            None => Box::new(tcp),
+            Some((cfg, name)) => {
+                let name = ServerName::try_from(name.to_owned())
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+                Box::new(TlsConnector::from(cfg).connect(name, tcp).await?)
+            }
+        };
+        Ok(MllpClient {
+            io,
+            framer: MllpFramer::default(),
+            buf: Vec::new(),
+        })
+    }
+
+    /// Send raw bytes (already framed, or deliberately broken).
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.io.write_all(bytes).await
+    }
+
+    /// Send one message in an MLLP envelope.
+    pub async fn send(&mut self, payload: &[u8]) -> std::io::Result<()> {
+        self.io.write_all(&wrap(payload)).await
+    }
+
+    /// The payload of the next frame; `None` when the peer closed the connection.
+    /// Errors with `TimedOut` if nothing complete arrives within `timeout`.
+    pub async fn recv(&mut self, timeout: Duration) -> std::io::Result<Option<Vec<u8>>> {
+        let fut = async {
+            let mut chunk = vec![0u8; 16 * 1024];
+            loop {
+                match self.framer.next_frame(&self.buf) {
+                    Ok(Some(info)) => {
+                        let frame: Vec<u8> = self.buf.drain(..info.consumed).collect();
+                        return Ok(Some(frame.get(info.payload).unwrap_or_default().to_vec()));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+                    }
+                }
+                let n = self.io.read(&mut chunk).await?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                self.buf
+                    .extend_from_slice(chunk.get(..n).unwrap_or_default());
+            }
+        };
+        tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no reply in time"))?
+    }
+
+    /// Send a message and wait for the reply.
+    pub async fn request(
+        &mut self,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> std::io::Result<Option<Vec<u8>>> {
+        self.send(payload).await?;
+        self.recv(timeout).await
+    }
+}

@@ -1,0 +1,93 @@
+//! Metrics (Prometheus names) and the admin endpoint that exports them.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::PrometheusBuilder;
+
+/// Start the Prometheus endpoint on `addr` and install the process-wide recorder.
+/// Must run inside the tokio runtime. Fails if a recorder is already installed.
+pub fn install_prometheus(addr: SocketAddr) -> Result<(), String> {
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets(&[
+            0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0,
+        ])
+        .map_err(|e| e.to_string())?
+        .install()
+        .map_err(|e| e.to_string())
+}
+
+/// A message judged on a route.
+pub fn message(route: &str, direction: &'static str, verdict: &'static str, bytes: usize) {
+    counter!("wardgate_messages_total", "route" => route.to_owned(), "direction" => direction, "verdict" => verdict)
+        .increment(1);
+    counter!("wardgate_bytes_total", "route" => route.to_owned(), "direction" => direction)
+        .increment(bytes as u64);
+}
+
+/// A verdict attributed to a rule.
+pub fn rule_verdict(route: &str, rule: &str, verdict: &'static str) {
+    counter!("wardgate_rule_verdicts_total", "route" => route.to_owned(), "rule" => rule.to_owned(), "verdict" => verdict)
+        .increment(1);
+}
+
+/// A refusal sent with an application code (PIV 90xx) or HL7 error code.
+pub fn refusal(route: &str, reason: String) {
+    counter!("wardgate_refusals_total", "route" => route.to_owned(), "reason" => reason)
+        .increment(1);
+}
+
+/// Input that could not be framed or parsed.
+pub fn parse_error(route: &str, kind: &'static str) {
+    counter!("wardgate_parse_errors_total", "route" => route.to_owned(), "kind" => kind)
+        .increment(1);
+}
+
+/// Time spent framing, parsing and evaluating one message.
+pub fn inspection_time(route: &str, d: Duration) {
+    histogram!("wardgate_inspection_seconds", "route" => route.to_owned()).record(d.as_secs_f64());
+}
+
+/// Time from forwarding a message to its upstream acknowledgement.
+pub fn upstream_round_trip(route: &str, d: Duration) {
+    histogram!("wardgate_upstream_round_trip_seconds", "route" => route.to_owned())
+        .record(d.as_secs_f64());
+}
+
+/// A connection opened (+1) or closed (-1).
+pub fn connection(route: &str, delta: f64) {
+    gauge!("wardgate_open_connections", "route" => route.to_owned()).increment(delta);
+    if delta > 0.0 {
+        counter!("wardgate_connections_total", "route" => route.to_owned()).increment(1);
+    }
+}
+
+/// A connection refused at accept (connection limit).
+pub fn connection_refused(route: &str, reason: &'static str) {
+    counter!("wardgate_connections_refused_total", "route" => route.to_owned(), "reason" => reason)
+        .increment(1);
+}
+
+/// A failed TLS handshake.
+pub fn tls_failure(route: &str, reason: String) {
+    counter!("wardgate_tls_handshake_failures_total", "route" => route.to_owned(), "reason" => reason)
+        .increment(1);
+}
+
+/// An upstream acknowledgement that matched no forwarded message.
+pub fn unmatched_ack(route: &str) {
+    counter!("wardgate_unmatched_acks_total", "route" => route.to_owned()).increment(1);
+}
+
+/// An upstream that could not be reached or was lost.
+pub fn upstream_failure(route: &str, kind: &'static str) {
+    counter!("wardgate_upstream_failures_total", "route" => route.to_owned(), "kind" => kind)
+        .increment(1);
+}
+
+/// Audit lines that could not be written.
+pub fn audit_failure(route: &str) {
+    counter!("wardgate_audit_write_failures_total", "route" => route.to_owned()).increment(1);
+}

@@ -1,0 +1,61 @@
+//! Connections to the upstream: plaintext for legacy devices, or TLS.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use crate::io::BoxedIo;
+use crate::tls::UpstreamTlsConfig;
+
+/// Why the upstream could not be reached. The upstream (or the network to it) is at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// TCP connect failed.
+    #[error("connecting to {addr}: {source}")]
+    Connect {
+        /// Upstream address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Connect or handshake took too long.
+    #[error("connecting to {0} timed out")]
+    Timeout(SocketAddr),
+    /// The TLS handshake failed (certificate not trusted, wrong name, ...).
+    #[error("TLS handshake with {addr}: {source}")]
+    Tls {
+        /// Upstream address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Connect to the upstream within `timeout`, with TLS when configured.
+pub async fn connect(
+    addr: SocketAddr,
+    tls: Option<&UpstreamTlsConfig>,
+    timeout: Duration,
+) -> Result<BoxedIo, UpstreamError> {
+    let fut = async {
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(|source| UpstreamError::Connect { addr, source })?;
+        let _ = tcp.set_nodelay(true);
+        match tls {
+            None => Ok(Box::new(tcp) as BoxedIo),
+            Some(t) => {
+                let stream = TlsConnector::from(t.config.clone())
+                    .connect(t.server_name.clone(), tcp)
+                    .await
+                    .map_err(|source| UpstreamError::Tls { addr, source })?;
+                Ok(Box::new(stream) as BoxedIo)
+            }
+        }
+    };
+    tokio::time::timeout(timeout, fut)
+        .await
+        .map_err(|_| UpstreamError::Timeout(addr))?
+}

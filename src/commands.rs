@@ -1,0 +1,312 @@
+//! The subcommands other than the demo.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use wardgate_hl7::ParseLimits;
+use wardgate_proxy::audit::AuditLog;
+use wardgate_proxy::config::Config;
+use wardgate_proxy::{Proxy, RouteSpec};
+use wardgate_rules::{RuleSet, RuleSource, compile};
+
+use crate::defaults;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// JSON lines.
+    Json,
+}
+
+/// Operational logs on standard error; `RUST_LOG` filters (default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// The multi-threaded runtime.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Read rule files (or embedded ones, named `embedded:...`).
+pub fn rule_sources(paths: &[PathBuf]) -> Result<Vec<RuleSource>> {
+    paths
+        .iter()
+        .map(|p| {
+            let name = p.display().to_string();
+            if let Some((_, text)) = defaults::EMBEDDED_RULES.iter().find(|(n, _)| *n == name) {
+                return Ok(RuleSource {
+                    name: Arc::from(name),
+                    text: (*text).to_owned(),
+                    dir: None,
+                });
+            }
+            RuleSource::from_file(p).with_context(|| format!("reading rule file {}", p.display()))
+        })
+        .collect()
+}
+
+fn compile_rules(paths: &[PathBuf]) -> Result<RuleSet> {
+    compile(&rule_sources(paths)?).map_err(|d| anyhow::anyhow!("{d}"))
+}
+
+/// Compile each route's rules into a spec the proxy can start.
+pub fn route_specs(config: &Config) -> Result<Vec<RouteSpec>> {
+    config
+        .routes
+        .iter()
+        .map(|r| {
+            let rules = compile_rules(&r.rules)
+                .with_context(|| format!("route `{}`: rules do not compile", r.name))?;
+            Ok(RouteSpec {
+                config: r.clone(),
+                rules,
+            })
+        })
+        .collect()
+}
+
+/// `wardgate check FILES...`
+pub fn check(files: &[PathBuf]) -> Result<ExitCode> {
+    let mut failed = false;
+    let mut rule_files = Vec::new();
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let is_config = text
+            .lines()
+            .any(|l| l.trim_start().starts_with("[[route]]"));
+        if !is_config {
+            rule_files.push(f.clone());
+            continue;
+        }
+        match Config::load(f)
+            .map_err(anyhow::Error::from)
+            .and_then(|c| route_specs(&c))
+        {
+            Ok(specs) => println!(
+                "{}: ok ({} route{})",
+                f.display(),
+                specs.len(),
+                plural(specs.len())
+            ),
+            Err(e) => {
+                failed = true;
+                println!("{e:#}");
+            }
+        }
+    }
+    if !rule_files.is_empty() {
+        match compile(&rule_sources(&rule_files)?) {
+            Ok(set) => println!(
+                "{} rule file{}: ok ({} rule{}, {} drug{}, {} test{})",
+                rule_files.len(),
+                plural(rule_files.len()),
+                set.rules.len(),
+                plural(set.rules.len()),
+                set.library.drugs.len(),
+                plural(set.library.drugs.len()),
+                set.tests.len(),
+                plural(set.tests.len()),
+            ),
+            Err(d) => {
+                failed = true;
+                println!("{d}");
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Folders under `dir` (itself included) that hold `.toml` files: each is one rule set.
+fn rule_set_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    // Bounded walk: rule trees are small, and a symlink loop must not run forever.
+    let mut budget = 10_000usize;
+    while let Some(d) = stack.pop() {
+        budget = budget
+            .checked_sub(1)
+            .context("too many folders under the rules folder")?;
+        let mut has_toml = false;
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&d)
+            .with_context(|| format!("reading {}", d.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() && !p.is_symlink() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|e| e == "toml") {
+                has_toml = true;
+            }
+        }
+        if has_toml {
+            out.push(d);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// `wardgate test [DIR]`
+pub fn test(dir: &Path) -> Result<ExitCode> {
+    let sets = rule_set_dirs(dir)?;
+    if sets.is_empty() {
+        bail!("no rule files under {}", dir.display());
+    }
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for set_dir in sets {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&set_dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        files.sort();
+        let set = match compile(&rule_sources(&files)?) {
+            Ok(s) => s,
+            Err(d) => {
+                println!("rule set {}: does not compile\n{d}", set_dir.display());
+                failed += 1;
+                continue;
+            }
+        };
+        println!(
+            "\nrule set {} ({} tests)",
+            set_dir.display(),
+            set.tests.len()
+        );
+        for outcome in set.run_tests(&ParseLimits::default()) {
+            println!("{outcome}");
+            if outcome.failure.is_some() {
+                failed += 1;
+            } else {
+                passed += 1;
+            }
+        }
+    }
+    println!("\nrule tests: {passed} passed, {failed} failed");
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Wait for SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// `wardgate run [--config FILE]`
+pub async fn run(config: Option<PathBuf>) -> Result<ExitCode> {
+    let config = match config {
+        Some(path) => Config::load(&path)?,
+        None => {
+            let dir = std::env::temp_dir().join(format!("wardgate-dev-{}", std::process::id()));
+            let pki = wardgate_proxy::pki::write_dev_pki(
+                &dir,
+                &["localhost", "127.0.0.1"],
+                &[defaults::EHR_CN],
+            )?;
+            let text = defaults::default_config(
+                &dir,
+                defaults::DEFAULT_LISTEN,
+                defaults::DEFAULT_UPSTREAM,
+            );
+            eprintln!(
+                "no --config given: using the embedded default (PCD-03 route {} -> {}, mutual TLS, shipped rules).\n\
+                 development certificates (a new CA each run) are in {}:\n  CA {}\n  EHR client certificate {} / key {}\n\
+                 start a pump gateway on {} (e.g. `wardgate sim-gateway`), or try `wardgate demo`.",
+                defaults::DEFAULT_LISTEN,
+                defaults::DEFAULT_UPSTREAM,
+                pki.dir.display(),
+                pki.ca.display(),
+                pki.clients
+                    .first()
+                    .map(|c| c.1.display().to_string())
+                    .unwrap_or_default(),
+                pki.clients
+                    .first()
+                    .map(|c| c.2.display().to_string())
+                    .unwrap_or_default(),
+                defaults::DEFAULT_UPSTREAM,
+            );
+            Config::parse(&text, "embedded default", None)?
+        }
+    };
+    let audit = match config.audit.path.as_deref() {
+        Some(p) if p.as_os_str() != "-" => {
+            AuditLog::to_file(p).with_context(|| format!("opening audit log {}", p.display()))?
+        }
+        _ => AuditLog::to_stdout(),
+    };
+    if let Some(admin) = &config.admin {
+        wardgate_proxy::telemetry::install_prometheus(admin.listen)
+            .map_err(|e| anyhow::anyhow!("admin endpoint on {}: {e}", admin.listen))?;
+        tracing::info!(listen = %admin.listen, "metrics at http://{}/metrics", admin.listen);
+    }
+    let specs = route_specs(&config)?;
+    let proxy = Proxy::bind(specs, Arc::new(audit)).await?;
+    proxy.run(shutdown_signal()).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wardgate sim-gateway`
+pub async fn sim_gateway(listen: SocketAddr) -> Result<ExitCode> {
+    let gw = wardgate_proxy::sim::PumpGateway::start(
+        listen,
+        None,
+        wardgate_proxy::sim::Behaviour::Acknowledge,
+    )
+    .await
+    .with_context(|| format!("listening on {listen}"))?;
+    eprintln!(
+        "simulated pump gateway on {} (plaintext); Ctrl-C to stop",
+        gw.addr()
+    );
+    shutdown_signal().await;
+    eprintln!("received {} frames", gw.received().len());
+    Ok(ExitCode::SUCCESS)
+}
