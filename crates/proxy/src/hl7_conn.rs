@@ -330,8 +330,7 @@ impl Driver {
                 // Commit-level ACK/NAK blocks carry no content; pass them on if there is a peer.
                 FrameKind::CommitAck | FrameKind::CommitNak => {
                     if let Some(up) = self.upstream.as_mut() {
-                        up.io
-                            .write_all(&frame.bytes)
+                        send(&mut up.io, &frame.bytes)
                             .await
                             .map_err(|_| Close::Abort)?;
                     }
@@ -482,8 +481,7 @@ impl Driver {
         );
         telemetry::message(self.route.name(), "inbound", rec.verdict, rec.bytes);
         self.route.audit(rec);
-        self.client
-            .write_all(&wrap(&nack))
+        send(&mut self.client, &wrap(&nack))
             .await
             .map_err(|_| Close::Abort)
     }
@@ -586,12 +584,11 @@ impl Driver {
 
     async fn write_upstream(&mut self, bytes: &[u8]) -> Result<(), String> {
         let up = self.ensure_upstream().await.map_err(|e| e.to_string())?;
-        if up.io.write_all(bytes).await.is_err() {
+        if send(&mut up.io, bytes).await.is_err() {
             // A stale connection (closed by the upstream while idle): reconnect once.
             self.upstream = None;
             let up = self.ensure_upstream().await.map_err(|e| e.to_string())?;
-            up.io
-                .write_all(bytes)
+            send(&mut up.io, bytes)
                 .await
                 .map_err(|e| format!("writing to the upstream: {e}"))?;
         }
@@ -619,8 +616,7 @@ impl Driver {
             match frame.kind {
                 FrameKind::Message => self.outbound_message(frame).await?,
                 FrameKind::CommitAck | FrameKind::CommitNak => {
-                    self.client
-                        .write_all(&frame.bytes)
+                    send(&mut self.client, &frame.bytes)
                         .await
                         .map_err(|_| Close::Abort)?;
                 }
@@ -643,9 +639,7 @@ impl Driver {
                     rec.verdict = "fail-open";
                     rec.forwarded = true;
                     route.audit(rec);
-                    return self
-                        .client
-                        .write_all(&frame.bytes)
+                    return send(&mut self.client, &frame.bytes)
                         .await
                         .map_err(|_| Close::Abort);
                 }
@@ -688,8 +682,7 @@ impl Driver {
         telemetry::message(route.name(), "outbound", rec.verdict, rec.bytes);
         route.audit(rec);
         if forward {
-            self.client
-                .write_all(&frame.bytes)
+            send(&mut self.client, &frame.bytes)
                 .await
                 .map_err(|_| Close::Abort)?;
         }
@@ -726,4 +719,10 @@ fn mllp_kind(e: &MllpError) -> &'static str {
         MllpError::TooLarge { .. } => "too-large",
         MllpError::BadEndBlock { .. } => "bad-end-block",
     }
+}
+
+/// Write a whole frame and flush it: TLS may otherwise hold the last record back.
+async fn send(io: &mut BoxedIo, bytes: &[u8]) -> std::io::Result<()> {
+    io.write_all(bytes).await?;
+    io.flush().await
 }
