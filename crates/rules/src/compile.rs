@@ -218,7 +218,7 @@ fn action(rep: &mut Reporter<'_>, v: &Val<'_>, what: &str) -> Option<Action> {
         other => {
             rep.error_hint(
                 span(v),
-                format!("{what} `{other}` is not an action"),
+                format!("{what} cannot be `{other}`"),
                 "use \"allow\" or \"deny\"",
             );
             None

@@ -1,0 +1,35 @@
+//! Framing does not depend on how the stream is cut into reads: feeding it in fuzzer-chosen chunks
+//! gives the same frames (and the same error, if any) as feeding it whole.
+//!
+//! Input layout: byte 0 = payload limit (0..=255, small so `TooLarge` is reachable), bytes 1..5 =
+//! chunk sizes (cycled; 0 means 1), the rest = the byte stream.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use wardgate_hl7::{FrameKind, MllpError, MllpFramer};
+
+type Event = Result<(FrameKind, Vec<u8>), MllpError>;
+
+/// Feed `stream` in chunks of the given sizes, draining each frame as a proxy does.
+fn frames(max: usize, stream: &[u8], sizes: &mut dyn Iterator<Item = usize>) -> Vec<Event> {
+    let (mut framer, mut buf, mut out, mut rest) = (MllpFramer::new(max), Vec::new(), Vec::new(), stream);
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(sizes.next().unwrap_or(1).clamp(1, rest.len()));
+        (buf.extend_from_slice(chunk), rest = tail);
+        loop {
+            match framer.next_frame(&buf) {
+                Ok(Some(f)) => out.push(Ok((f.kind, buf.drain(..f.consumed).collect::<Vec<_>>()[f.payload].to_vec()))),
+                Ok(None) => break,
+                Err(e) => return (out.push(Err(e)), out).1,
+            }
+        }
+    }
+    out
+}
+
+fuzz_target!(|data: &[u8]| {
+    let (Some(&max), Some(sizes), Some(stream)) = (data.first(), data.get(1..5), data.get(5..)) else { return };
+    let whole = frames(max.into(), stream, &mut std::iter::once(stream.len()));
+    let chunked = frames(max.into(), stream, &mut sizes.iter().map(|&s| usize::from(s).max(1)).cycle());
+    assert_eq!(whole, chunked);
+});
