@@ -1,5 +1,7 @@
 //! End to end through the proxy: TLS (mutual) from the EHR, plaintext to a simulated pump gateway,
 //! the shipped PCD-03 rules, real sockets on 127.0.0.1.
+// Tests fail by panicking: unwrap/expect on test data is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -348,5 +350,145 @@ async fn shutdown_finishes_in_flight_work_and_closes_idle_connections() {
     assert!(
         tokio::net::TcpStream::connect(bed.proxy).await.is_err(),
         "still accepting after shutdown"
+    );
+}
+
+/// An upstream that answers every message with an ACK for a control id nobody sent.
+async fn confused_upstream() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 || !buf[..n].contains(&0x1C) {
+                        if n == 0 {
+                            return;
+                        }
+                        continue;
+                    }
+                    let ack = wrap(b"MSH|^~\\&|PUMP_GW|EGH_NORTH|EHR_BCMA|EGH_NORTH|20261129||ACK^O15^ACK|X1|P|2.6\rMSA|AA|SOMEONE-ELSES\r");
+                    if s.write_all(&ack).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+async fn unmatched_ack_bed(mode: &str) -> (Bed, wardgate_proxy::sim::MllpClient) {
+    let bed = Bed::start(Options {
+        route_extra: format!("unmatched_ack = \"{mode}\""),
+        gateway: None,
+        upstream: Some(confused_upstream().await),
+        ..Options::default()
+    })
+    .await;
+    let ehr = bed.ehr().await;
+    (bed, ehr)
+}
+
+#[tokio::test]
+async fn an_ack_for_a_message_never_sent_is_flagged_and_forwarded_by_default() {
+    let (bed, mut c) = unmatched_ack_bed("flag").await;
+    let reply = c
+        .request(&fixture("pcd03-heparin-icu-safe.hl7"), REPLY)
+        .await
+        .unwrap()
+        .expect("the upstream's reply, flagged");
+    assert_eq!(ack_ids(&reply).0, "SOMEONE-ELSES");
+    let audit = bed.audit_records(2).await;
+    assert_eq!(audit[1]["verdict"], "unmatched-ack");
+    assert_eq!(audit[1]["forwarded"], true);
+}
+
+#[tokio::test]
+async fn an_ack_for_a_message_never_sent_is_dropped_when_configured() {
+    let (bed, mut c) = unmatched_ack_bed("drop").await;
+    let got = c
+        .request(
+            &fixture("pcd03-heparin-icu-safe.hl7"),
+            std::time::Duration::from_millis(500),
+        )
+        .await;
+    assert!(
+        got.is_err(),
+        "the mismatched ACK reached the sender: {got:?}"
+    );
+    let audit = bed.audit_records(2).await;
+    assert_eq!(audit[1]["verdict"], "unmatched-ack");
+    assert_eq!(audit[1]["forwarded"], false);
+}
+
+#[tokio::test]
+async fn line_feed_terminators_are_accepted_only_where_the_route_allows_them() {
+    let with_lf: Vec<u8> = fixture("pcd03-heparin-icu-safe.hl7")
+        .into_iter()
+        .map(|b| if b == b'\r' { b'\n' } else { b })
+        .collect();
+    let strict = Bed::start(Options::default()).await;
+    let reply = strict
+        .ehr()
+        .await
+        .request(&with_lf, REPLY)
+        .await
+        .unwrap()
+        .expect("NACK");
+    assert_eq!(ack_fields(&reply).0, "AE");
+    assert!(strict.upstream_saw().is_empty());
+
+    let tolerant = Bed::start(Options {
+        route_extra: "allow_lf_terminators = true".into(),
+        ..Options::default()
+    })
+    .await;
+    let reply = tolerant
+        .ehr()
+        .await
+        .request(&with_lf, REPLY)
+        .await
+        .unwrap()
+        .expect("ACK");
+    assert_eq!(ack_fields(&reply).0, "AA");
+    // Forwarded as sent: wardgate does not rewrite terminators.
+    assert_eq!(tolerant.upstream_saw(), vec![wrap(&with_lf)]);
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_are_refused_at_accept() {
+    let bed = Bed::start(Options {
+        tables: "[route.limits]\nmax_connections = 1\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let mut first = bed.ehr().await;
+    let second = bed.tls_client(Some(EHR_CN)).await;
+    let refused = match second {
+        Err(_) => true,
+        Ok(mut c) => {
+            let _ = c.send(&fixture("pcd03-heparin-icu-safe.hl7")).await;
+            matches!(c.recv(REPLY).await, Ok(None) | Err(_))
+        }
+    };
+    assert!(
+        refused,
+        "a second connection was served beyond max_connections = 1"
+    );
+    let reply = first
+        .request(&fixture("pcd03-heparin-icu-safe.hl7"), REPLY)
+        .await
+        .unwrap()
+        .expect("the first connection still works");
+    assert_eq!(ack_fields(&reply).0, "AA");
+    let audit = bed.audit_records(1).await;
+    assert!(
+        audit.iter().any(|r| r["reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("connection limit of 1"))),
+        "{audit:?}"
     );
 }

@@ -56,6 +56,8 @@ pub struct Options {
     pub rules: Vec<PathBuf>,
     /// Gateway behaviour; None = no gateway (upstream address unreachable).
     pub gateway: Option<Behaviour>,
+    /// Upstream address when there is no simulated gateway (a test's own upstream).
+    pub upstream: Option<SocketAddr>,
 }
 
 impl Default for Options {
@@ -66,6 +68,7 @@ impl Default for Options {
             tls: true,
             rules: shipped_rules(),
             gateway: Some(Behaviour::Acknowledge),
+            upstream: None,
         }
     }
 }
@@ -90,9 +93,10 @@ impl Bed {
             ),
             None => None,
         };
-        let upstream = match &gateway {
-            Some(g) => g.addr(),
-            None => {
+        let upstream = match (&gateway, opts.upstream) {
+            (Some(g), _) => g.addr(),
+            (None, Some(addr)) => addr,
+            (None, None) => {
                 // A port that was free a moment ago: nothing listens there.
                 let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
                 l.local_addr().unwrap()

@@ -1,4 +1,6 @@
 //! What a rule author sees when a rule file is wrong: every problem at once, with line and column.
+// Tests fail by panicking: unwrap/expect on test data is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 

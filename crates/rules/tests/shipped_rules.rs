@@ -1,4 +1,6 @@
 //! The rule sets shipped in `rules/` compile and pass their own declared tests.
+// Tests fail by panicking: unwrap/expect on test data is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 

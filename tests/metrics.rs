@@ -1,0 +1,59 @@
+//! The Prometheus endpoint counts what the proxy judged. (Its own test binary: the metrics
+//! recorder is process-wide.)
+// Tests fail by panicking: unwrap/expect on test data is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("admin endpoint");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.unwrap();
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verdicts_rules_and_connections_are_exported() {
+    let admin = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    wardgate_proxy::telemetry::install_prometheus(admin).expect("exporter installs");
+    let bed = Bed::start(Options::default()).await;
+    let mut ehr = bed.ehr().await;
+    ehr.request(&fixture("pcd03-heparin-icu-safe.hl7"), REPLY)
+        .await
+        .unwrap()
+        .expect("ack");
+    ehr.request(&fixture("pcd03-heparin-icu-10x.hl7"), REPLY)
+        .await
+        .unwrap()
+        .expect("nack");
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = scrape(admin).await;
+        if text.contains("wardgate_upstream_round_trip_seconds") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for want in [
+        r#"wardgate_messages_total{route="pcd03",direction="inbound",verdict="allow"} 1"#,
+        r#"wardgate_messages_total{route="pcd03",direction="inbound",verdict="deny"} 1"#,
+        r#"wardgate_rule_verdicts_total{route="pcd03",rule="pcd03-from-bcma",verdict="deny"} 1"#,
+        r#"wardgate_refusals_total{route="pcd03",reason="9024"} 1"#,
+        r#"wardgate_open_connections{route="pcd03"} 1"#,
+        "wardgate_inspection_seconds_count{route=\"pcd03\"} 2",
+        "wardgate_upstream_round_trip_seconds_count{route=\"pcd03\"} 1",
+    ] {
+        assert!(text.contains(want), "missing {want}\n{text}");
+    }
+}
