@@ -37,15 +37,12 @@ async fn verdicts_rules_and_connections_are_exported() {
         .await
         .unwrap()
         .expect("nack");
-    let mut text = String::new();
-    for _ in 0..50 {
-        text = scrape(admin).await;
-        if text.contains("wardgate_upstream_round_trip_seconds") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // A client without a certificate: the handshake fails and is counted by reason.
+    if let Ok(mut anonymous) = bed.tls_client(None).await {
+        let _ = anonymous.send(b"MSH").await;
+        let _ = anonymous.recv(REPLY).await;
     }
-    for want in [
+    let wanted = [
         r#"wardgate_messages_total{route="pcd03",direction="inbound",verdict="allow"} 1"#,
         r#"wardgate_messages_total{route="pcd03",direction="inbound",verdict="deny"} 1"#,
         r#"wardgate_rule_verdicts_total{route="pcd03",rule="pcd03-from-bcma",verdict="deny"} 1"#,
@@ -53,7 +50,18 @@ async fn verdicts_rules_and_connections_are_exported() {
         r#"wardgate_open_connections{route="pcd03"} 1"#,
         "wardgate_inspection_seconds_count{route=\"pcd03\"} 2",
         "wardgate_upstream_round_trip_seconds_count{route=\"pcd03\"} 1",
-    ] {
+        r#"wardgate_tls_handshake_failures_total{route="pcd03",reason="no-client-certificate"} 1"#,
+    ];
+    // Counters land as the connections finish; poll a bounded number of times.
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = scrape(admin).await;
+        if wanted.iter().all(|w| text.contains(w)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for want in wanted {
         assert!(text.contains(want), "missing {want}\n{text}");
     }
 }

@@ -205,21 +205,17 @@ async fn handle(
 
 /// A short, bounded label for a handshake failure (metrics labels must not be free text).
 fn tls_reason(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    let label = if text.contains("CertificateRequired")
-        || text.contains("no certificate")
-        || text.contains("NoCertificatesPresented")
-    {
-        "no-client-certificate"
-    } else if text.contains("UnknownIssuer")
-        || text.contains("BadCertificate")
-        || text.contains("invalid peer certificate")
-    {
-        "bad-certificate"
-    } else if text.contains("eof") || text.contains("EOF") {
-        "eof"
-    } else {
-        "other"
+    use rustls::Error as E;
+    let rustls = e.get_ref().and_then(|inner| inner.downcast_ref::<E>());
+    let label = match rustls {
+        Some(E::NoCertificatesPresented) => "no-client-certificate",
+        Some(E::InvalidCertificate(_)) => "bad-certificate",
+        Some(E::AlertReceived(_)) => "alert-received",
+        Some(E::PeerIncompatible(_)) => "incompatible",
+        Some(E::InvalidMessage(_)) | Some(E::PeerMisbehaved(_)) => "bad-handshake",
+        Some(_) => "other",
+        None if e.kind() == std::io::ErrorKind::UnexpectedEof => "eof",
+        None => "io",
     };
     label.to_owned()
 }
