@@ -217,26 +217,22 @@ impl Bed {
     }
 }
 
-/// MSA-1 and ERR-8 (and ERR-5) of a reply.
-pub fn ack_fields(reply: &[u8]) -> (String, String, String) {
+/// The decoded value at an HL7 path of a reply ("" when absent).
+pub fn reply_field(reply: &[u8], path: &str) -> String {
     let msg = Message::parse(reply, &ParseLimits::default()).expect("reply parses");
-    let get = |p: &str| {
-        msg.get_str_path(p)
-            .expect("path")
-            .map(|v| v.to_text())
-            .unwrap_or_default()
-    };
+    msg.get_str_path(path)
+        .expect("path")
+        .map(|v| v.to_text())
+        .unwrap_or_default()
+}
+
+/// MSA-1, ERR-8 and ERR-5 of a reply.
+pub fn ack_fields(reply: &[u8]) -> (String, String, String) {
+    let get = |p| reply_field(reply, p);
     (get("MSA-1"), get("ERR-8"), get("ERR-5"))
 }
 
 /// MSA-2 and MSH-9 of a reply.
 pub fn ack_ids(reply: &[u8]) -> (String, String) {
-    let msg = Message::parse(reply, &ParseLimits::default()).expect("reply parses");
-    let get = |p: &str| {
-        msg.get_str_path(p)
-            .expect("path")
-            .map(|v| v.to_text())
-            .unwrap_or_default()
-    };
-    (get("MSA-2"), get("MSH-9"))
+    (reply_field(reply, "MSA-2"), reply_field(reply, "MSH-9"))
 }
