@@ -12,11 +12,21 @@ fn touch(v: Value<'_>) {
 fuzz_target!(|data: &[u8]| {
     let _ = std::hint::black_box(Header::parse(data));
     let lf = data.first().is_some_and(|b| b & 1 == 1);
-    let limits = ParseLimits { allow_lf_terminators: lf, ..ParseLimits::default() };
-    let Ok(msg) = Message::parse(data, &limits) else { return };
+    let limits = ParseLimits {
+        allow_lf_terminators: lf,
+        ..ParseLimits::default()
+    };
+    let Ok(msg) = Message::parse(data, &limits) else {
+        return;
+    };
     let h = msg.header();
-    (1..=25).for_each(|n| drop(h.field(n).map(touch)));
-    std::hint::black_box((h.control_id(), h.message_code(), h.trigger_event(), h.ack_mode()));
+    (1..=25).filter_map(|n| h.field(n)).for_each(touch);
+    std::hint::black_box((
+        h.control_id(),
+        h.message_code(),
+        h.trigger_event(),
+        h.ack_mode(),
+    ));
     for seg in msg.segments() {
         for f in (1..=seg.field_count() + 1).filter_map(|n| seg.field(n)) {
             touch(f.value());
@@ -24,7 +34,9 @@ fuzz_target!(|data: &[u8]| {
                 touch(r.value());
                 for c in (1..=r.component_count() + 1).filter_map(|n| r.component(n)) {
                     touch(c.value());
-                    (1..=c.subcomponent_count() + 1).for_each(|n| drop(c.subcomponent(n).map(touch)));
+                    (1..=c.subcomponent_count() + 1)
+                        .filter_map(|n| c.subcomponent(n))
+                        .for_each(touch);
                 }
             }
         }

@@ -5,9 +5,15 @@ use libfuzzer_sys::fuzz_target;
 use wardgate_hl7::Path;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(path) = Path::parse(text) {
         let shown = path.to_string();
-        assert_eq!(Path::parse(&shown), Ok(path), "{text:?} displayed as {shown:?}");
+        assert_eq!(
+            Path::parse(&shown),
+            Ok(path),
+            "{text:?} displayed as {shown:?}"
+        );
     }
 });

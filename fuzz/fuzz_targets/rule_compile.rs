@@ -5,7 +5,13 @@ use libfuzzer_sys::fuzz_target;
 use wardgate_rules::{RuleSource, compile};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let source = RuleSource { name: "fuzz.toml".into(), text: text.to_owned(), dir: None };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let source = RuleSource {
+        name: "fuzz.toml".into(),
+        text: text.to_owned(),
+        dir: None,
+    };
     let _ = std::hint::black_box(compile(&[source]));
 });

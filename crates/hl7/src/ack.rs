@@ -230,6 +230,31 @@ fn reply_message_type(refused: &Header<'_>, code: AckCode, out: &mut Vec<u8>, d:
     }
 }
 
+/// Copy the first repetition of a raw field, keeping at most `components` components and no
+/// subcomponents (the copied data types, HD, PT, VID and ST, have none).
+fn copy_components(out: &mut Vec<u8>, raw: &[u8], d: &Delimiters, components: usize) {
+    let mut seen = 1;
+    let mut in_sub = false;
+    for &b in raw {
+        if b == d.repetition && d.repetition != d.field {
+            break;
+        }
+        if b == d.component {
+            if seen == components {
+                break;
+            }
+            seen += 1;
+            in_sub = false;
+        } else if Some(b) == d.subcomponent {
+            in_sub = true;
+            continue;
+        }
+        if !in_sub {
+            out.push(b);
+        }
+    }
+}
+
 /// Build the HL7 payload (no MLLP envelope; segments end with CR) of a negative
 /// acknowledgement for the refused message whose header is `refused` (HL7 v2.5 §2.9):
 ///
@@ -254,9 +279,11 @@ pub fn build_nack(refused: &Header<'_>, refusal: &Refusal<'_>, ctx: &ReplyContex
     out.extend_from_slice(b"MSH");
     out.push(fs);
     out.extend_from_slice(refused.raw().get(4..refused.msh2_end()).unwrap_or(b"^~\\&"));
+    // Copied fields keep only what their data type allows (HD: 3 components), so a reply to a
+    // header stuffed with separators still parses under the receiver's limits.
     for n in [5, 6, 3, 4] {
         out.push(fs);
-        out.extend_from_slice(refused.raw_field(n));
+        copy_components(&mut out, refused.raw_field(n), &d, 3);
     }
     out.push(fs);
     out.extend_from_slice(&text(ctx.timestamp));
@@ -265,9 +292,10 @@ pub fn build_nack(refused: &Header<'_>, refusal: &Refusal<'_>, ctx: &ReplyContex
     reply_message_type(refused, refusal.code, &mut out, &d);
     out.push(fs);
     out.extend_from_slice(&text(ctx.control_id));
-    for n in [11, 12] {
+    // MSH-11 is PT (2 components), MSH-12 VID (3).
+    for (n, components) in [(11, 2), (12, 3)] {
         out.push(fs);
-        out.extend_from_slice(refused.raw_field(n));
+        copy_components(&mut out, refused.raw_field(n), &d, components);
     }
     out.push(b'\r');
 
@@ -276,7 +304,8 @@ pub fn build_nack(refused: &Header<'_>, refusal: &Refusal<'_>, ctx: &ReplyContex
     out.push(fs);
     out.extend_from_slice(refusal.code.as_str().as_bytes());
     out.push(fs);
-    out.extend_from_slice(refused.raw_field(10));
+    // MSA-2 echoes MSH-10 (ST: a single component).
+    copy_components(&mut out, refused.raw_field(10), &d, 1);
     out.push(b'\r');
 
     // ERR-1 (deprecated) and ERR-2 (location) empty.

@@ -172,3 +172,39 @@ fn code_tables() {
     assert_eq!(Severity::Information.as_str(), "I");
     assert_eq!(Severity::Fatal.as_str(), "F");
 }
+
+/// Found by fuzz/nack_roundtrip: fields copied from an MSH stuffed with component separators
+/// made the NACK itself exceed the parse limits, so wardgate's own parser (and strict
+/// receivers) rejected wardgate's refusal.
+#[test]
+fn nack_copies_msh3_over_component_limit() {
+    let mut refused = b"MSH|^~\\&|".to_vec();
+    refused.extend(std::iter::repeat_n(b'^', 64));
+    refused.extend_from_slice(
+        b"|FAC~REP~REP|GW|F|20261129||RGV^O15^RGV_O15|ID^X&Y~Z|P^T^U^V|2.6^A^B^C^D\r",
+    );
+    let header = Header::parse(&refused).unwrap();
+    let refusal = Refusal {
+        code: AckCode::AR,
+        error: ErrorCode::APPLICATION_INTERNAL_ERROR,
+        severity: Severity::Error,
+        application_code: Some(9024),
+        user_message: "refused",
+    };
+    let ctx = ReplyContext {
+        timestamp: "20261129120000",
+        control_id: "WG1",
+    };
+    let nack = build_nack(&header, &refusal, &ctx);
+    let msg = Message::parse(&nack, &ParseLimits::default()).expect("the NACK parses");
+    let get = |p: &str| {
+        msg.get_str_path(p)
+            .unwrap()
+            .map(|v| v.raw().to_vec())
+            .unwrap_or_default()
+    };
+    assert_eq!(get("MSA-2"), b"ID");
+    assert_eq!(get("MSH-6"), b"FAC");
+    assert_eq!(get("MSH-11"), b"P^T");
+    assert_eq!(get("MSH-12"), b"2.6^A^B");
+}
