@@ -223,7 +223,8 @@ fn reply_message_type(refused: &Header<'_>, code: AckCode, out: &mut Vec<u8>, d:
         return;
     }
     out.push(comp);
-    out.extend_from_slice(event);
+    // The event is an ID: no subcomponents survive into the reply.
+    copy_components(out, event, d, 1);
     if uses_structure_id(refused.version()) {
         out.push(comp);
         out.extend_from_slice(b"ACK");

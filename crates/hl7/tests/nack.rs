@@ -208,3 +208,38 @@ fn nack_copies_msh3_over_component_limit() {
     assert_eq!(get("MSH-11"), b"P^T");
     assert_eq!(get("MSH-12"), b"2.6^A^B");
 }
+
+/// Found by fuzz/nack_roundtrip: every NACK wardgate builds for a readable header parses with
+/// wardgate's own limits and echoes the refused control id. Replays the committed regressions.
+#[test]
+fn fuzz_regressions_nack_roundtrip() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/regressions/nack_roundtrip");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let Ok(header) = Header::parse(&bytes) else {
+            continue;
+        };
+        let refusal = Refusal {
+            code: AckCode::AR,
+            error: ErrorCode::APPLICATION_INTERNAL_ERROR,
+            severity: Severity::Error,
+            application_code: None,
+            user_message: "refused",
+        };
+        let ctx = ReplyContext {
+            timestamp: "20261129120000",
+            control_id: "WG1",
+        };
+        let nack = build_nack(&header, &refusal, &ctx);
+        Message::parse(&nack, &ParseLimits::default()).unwrap_or_else(|e| {
+            panic!(
+                "NACK does not parse: {e}: {:?}",
+                String::from_utf8_lossy(&nack)
+            )
+        });
+        seen += 1;
+    }
+    assert!(seen >= 2, "regression inputs missing");
+}
