@@ -90,81 +90,153 @@ pub struct Message<'a> {
     segments: Vec<Range<usize>>,
 }
 
-fn valid_segment_id(seg: &[u8], field_sep: u8) -> bool {
-    let id_ok = seg.get(..3).is_some_and(|id| {
+/// What a byte means inside a segment, looked up once per byte instead of comparing it with
+/// every delimiter (the parse loop is the hot path of every message).
+const ORDINARY: u8 = 0;
+const FIELD: u8 = 1;
+const REPETITION: u8 = 2;
+const COMPONENT: u8 = 3;
+const SUBCOMPONENT: u8 = 4;
+const END: u8 = 5;
+
+fn byte_classes(d: &Delimiters) -> [u8; 256] {
+    let mut classes = [ORDINARY; 256];
+    if let Some(s) = d.subcomponent {
+        classes[usize::from(s)] = SUBCOMPONENT;
+    }
+    classes[usize::from(d.component)] = COMPONENT;
+    // With a one-character MSH-2 the repetition separator is the field separator: no repetitions.
+    if d.repetition != d.field {
+        classes[usize::from(d.repetition)] = REPETITION;
+    }
+    classes[usize::from(d.field)] = FIELD;
+    classes[usize::from(b'\r')] = END;
+    classes[usize::from(b'\n')] = END;
+    classes
+}
+
+/// Counts of the current field, repetition and component, checked against the limits.
+struct Counter<'l> {
+    index: usize,
+    field: usize,
+    reps: usize,
+    comps: usize,
+    subs: usize,
+    limits: &'l ParseLimits,
+}
+
+impl Counter<'_> {
+    #[inline]
+    fn step(&mut self, class: u8) -> Result<(), ParseError> {
+        let l = self.limits;
+        match class {
+            FIELD => {
+                self.field += 1;
+                if self.field > l.max_fields_per_segment {
+                    return Err(ParseError::TooManyFields {
+                        segment: self.index,
+                        limit: l.max_fields_per_segment,
+                    });
+                }
+                (self.reps, self.comps, self.subs) = (1, 1, 1);
+            }
+            REPETITION => {
+                self.reps += 1;
+                if self.reps > l.max_repetitions {
+                    return Err(ParseError::TooManyRepetitions {
+                        segment: self.index,
+                        field: self.field,
+                        limit: l.max_repetitions,
+                    });
+                }
+                (self.comps, self.subs) = (1, 1);
+            }
+            COMPONENT => {
+                self.comps += 1;
+                if self.comps > l.max_components {
+                    return Err(ParseError::TooManyComponents {
+                        segment: self.index,
+                        field: self.field,
+                        limit: l.max_components,
+                    });
+                }
+                self.subs = 1;
+            }
+            SUBCOMPONENT => {
+                self.subs += 1;
+                if self.subs > l.max_subcomponents {
+                    return Err(ParseError::TooManySubcomponents {
+                        segment: self.index,
+                        field: self.field,
+                        limit: l.max_subcomponents,
+                    });
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Scan one segment from the start of `rest`: validate its id, check every count against the
+/// limits, and find its end, all in one pass. Returns the segment length and its terminator.
+fn scan_segment(
+    rest: &[u8],
+    index: usize,
+    delims: &Delimiters,
+    classes: &[u8; 256],
+    limits: &ParseLimits,
+) -> Result<(usize, Option<u8>), ParseError> {
+    let id_ok = rest.get(..3).is_some_and(|id| {
         id.iter()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
     });
-    id_ok && seg.get(3).is_none_or(|&b| b == field_sep)
-}
-
-/// Check the counts of one segment against the limits, in one pass and without allocating.
-fn check_segment(
-    seg: &[u8],
-    index: usize,
-    delims: &Delimiters,
-    limits: &ParseLimits,
-) -> Result<(), ParseError> {
-    if !valid_segment_id(seg, delims.field) {
+    let after_id = rest.get(3).copied();
+    if !id_ok || after_id.is_some_and(|b| b != delims.field && classes[usize::from(b)] != END) {
         return Err(ParseError::BadSegmentId { segment: index });
     }
-    let (mut field, body) = if seg.starts_with(b"MSH") {
-        // Every MSH must declare the message's own delimiters (no smuggled second set).
-        let (own, msh2_end) = Delimiters::from_msh(seg)?;
+    let mut counter = Counter {
+        index,
+        field: 0,
+        reps: 1,
+        comps: 1,
+        subs: 1,
+        limits,
+    };
+    let body_start = if rest.starts_with(b"MSH") {
+        // MSH-1/MSH-2 are not split; every MSH must declare the message's own delimiters (no
+        // smuggled second set).
+        let seg_len = rest
+            .iter()
+            .position(|&b| b == b'\r' || b == b'\n')
+            .unwrap_or(rest.len());
+        let (own, msh2_end) = Delimiters::from_msh(rest.get(..seg_len).unwrap_or(&[]))?;
         if own != *delims {
             return Err(ParseError::BadDelimiters);
         }
-        (2, seg.get(msh2_end..).unwrap_or(&[]))
-    } else {
-        (0, seg.get(3..).unwrap_or(&[]))
-    };
-    let too_many_fields = ParseError::TooManyFields {
-        segment: index,
-        limit: limits.max_fields_per_segment,
-    };
-    if field > limits.max_fields_per_segment {
-        return Err(too_many_fields);
-    }
-    let (mut reps, mut comps, mut subs) = (1usize, 1usize, 1usize);
-    for &b in body {
-        if b == delims.field {
-            field += 1;
-            if field > limits.max_fields_per_segment {
-                return Err(too_many_fields);
-            }
-            (reps, comps, subs) = (1, 1, 1);
-        } else if b == delims.repetition {
-            reps += 1;
-            if reps > limits.max_repetitions {
-                return Err(ParseError::TooManyRepetitions {
-                    segment: index,
-                    field,
-                    limit: limits.max_repetitions,
-                });
-            }
-            (comps, subs) = (1, 1);
-        } else if b == delims.component {
-            comps += 1;
-            if comps > limits.max_components {
-                return Err(ParseError::TooManyComponents {
-                    segment: index,
-                    field,
-                    limit: limits.max_components,
-                });
-            }
-            subs = 1;
-        } else if Some(b) == delims.subcomponent {
-            subs += 1;
-            if subs > limits.max_subcomponents {
-                return Err(ParseError::TooManySubcomponents {
-                    segment: index,
-                    field,
-                    limit: limits.max_subcomponents,
-                });
-            }
+        counter.field = 2;
+        if counter.field > limits.max_fields_per_segment {
+            return Err(ParseError::TooManyFields {
+                segment: index,
+                limit: limits.max_fields_per_segment,
+            });
         }
+        msh2_end
+    } else {
+        3
+    };
+    let body = rest.get(body_start..).unwrap_or(&[]);
+    for (i, &b) in body.iter().enumerate() {
+        let class = classes[usize::from(b)];
+        if class == ORDINARY {
+            continue;
+        }
+        if class == END {
+            return Ok((body_start + i, Some(b)));
+        }
+        counter.step(class)?;
     }
-    Ok(())
+    Ok((rest.len(), None))
 }
 
 impl<'a> Message<'a> {
@@ -176,27 +248,28 @@ impl<'a> Message<'a> {
     pub fn parse(raw: &'a [u8], limits: &ParseLimits) -> Result<Self, ParseError> {
         let header = Header::parse(raw)?;
         let delims = header.delimiters();
-        let mut segments: Vec<Range<usize>> = Vec::new();
+        let classes = byte_classes(&delims);
+        let mut segments: Vec<Range<usize>> = Vec::with_capacity(16);
         let mut pos = 0usize;
         while pos < raw.len() {
             let rest = raw.get(pos..).unwrap_or(&[]);
-            let (len, terminator) = match rest.iter().position(|&b| b == b'\r' || b == b'\n') {
-                Some(i) => (i, rest.get(i).copied()),
-                None => (rest.len(), None),
+            let (len, terminator) = match rest.first() {
+                Some(&b) if classes[usize::from(b)] == END => (0, Some(b)),
+                _ => {
+                    let index = segments.len();
+                    if index >= limits.max_segments {
+                        return Err(ParseError::TooManySegments {
+                            limit: limits.max_segments,
+                        });
+                    }
+                    scan_segment(rest, index, &delims, &classes, limits)?
+                }
             };
             let end = pos + len;
             if terminator == Some(b'\n') && !limits.allow_lf_terminators {
                 return Err(ParseError::UnexpectedLineFeed { offset: end });
             }
             if len > 0 {
-                let index = segments.len();
-                if index >= limits.max_segments {
-                    return Err(ParseError::TooManySegments {
-                        limit: limits.max_segments,
-                    });
-                }
-                let seg = raw.get(pos..end).unwrap_or(&[]);
-                check_segment(seg, index, &delims, limits)?;
                 segments.push(pos..end);
             }
             pos = end + 1;

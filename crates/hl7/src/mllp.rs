@@ -129,7 +129,8 @@ impl MllpFramer {
         let window_end = buf.len().min(self.max_payload.saturating_add(2));
         let start = self.resume_at.clamp(1, window_end.max(1));
         let window = buf.get(start..window_end).unwrap_or(&[]);
-        match window.iter().position(|&b| b == END_BLOCK) {
+        // memchr: the end-block search is the framer's whole cost on a large message.
+        match memchr::memchr(END_BLOCK, window) {
             Some(rel) => {
                 self.scanned = self.scanned.saturating_add(rel + 1);
                 let end = start + rel;

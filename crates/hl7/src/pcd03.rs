@@ -1,6 +1,8 @@
 //! IHE PCD-03 "Communicate Infusion Order" view of an `RGV^O15` message (IHE PCD TF-2 §3.3;
 //! structure MSH, PID, [PV1], then per order ORC, RXG, [TQ1], RXR, OBX+).
 
+use std::borrow::Cow;
+
 use crate::{Field, Message, Segment, Value};
 
 /// MSH-21 message profile of PCD-03.
@@ -43,43 +45,61 @@ impl OrderControl {
 /// A coded element (CWE) as decoded text: identifier, text, coding system and the alternate
 /// triplet (components 1-6), in the order given by the sender.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Coded {
+pub struct Coded<'a> {
     /// Component 1.
-    pub identifier: String,
+    pub identifier: Cow<'a, str>,
     /// Component 2.
-    pub text: String,
+    pub text: Cow<'a, str>,
     /// Component 3.
-    pub system: String,
+    pub system: Cow<'a, str>,
     /// Component 4.
-    pub alt_identifier: String,
+    pub alt_identifier: Cow<'a, str>,
     /// Component 5.
-    pub alt_text: String,
+    pub alt_text: Cow<'a, str>,
     /// Component 6.
-    pub alt_system: String,
+    pub alt_system: Cow<'a, str>,
 }
 
-impl Coded {
+impl<'a> Coded<'a> {
     /// Read components 1-6 of the first repetition of a field.
-    pub fn from_field(field: Option<Field<'_>>) -> Self {
-        let comp = |n| {
-            field
-                .and_then(|f| f.component(n))
-                .map(|c| c.value().to_text())
-                .unwrap_or_default()
-        };
+    pub fn from_field(field: Option<Field<'a>>) -> Self {
+        // One pass over the components: a coded field is read for every unit and code.
+        let mut parts: [Cow<'a, str>; 6] = Default::default();
+        if let Some(rep) = field.and_then(|f| f.repetition(1)) {
+            for (slot, comp) in parts.iter_mut().zip(rep.components()) {
+                *slot = comp.value().text();
+            }
+        }
+        let [
+            identifier,
+            text,
+            system,
+            alt_identifier,
+            alt_text,
+            alt_system,
+        ] = parts;
         Coded {
-            identifier: comp(1),
-            text: comp(2),
-            system: comp(3),
-            alt_identifier: comp(4),
-            alt_text: comp(5),
-            alt_system: comp(6),
+            identifier,
+            text,
+            system,
+            alt_identifier,
+            alt_text,
+            alt_system,
         }
     }
 
     /// True when every component is empty.
     pub fn is_empty(&self) -> bool {
-        *self == Coded::default()
+        [
+            &self.identifier,
+            &self.text,
+            &self.system,
+            &self.alt_identifier,
+            &self.alt_text,
+            &self.alt_system,
+        ]
+        .iter()
+        .all(|c| c.is_empty())
     }
 
     /// The `(identifier, text)` of whichever triplet names `system` (ASCII case ignored),
@@ -105,70 +125,75 @@ impl Coded {
 
 /// A number with its units as given in the message.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Quantity {
+pub struct Quantity<'a> {
     /// The number; `None` when the field is present but not an NM (e.g. repeated or text).
     pub value: Option<f64>,
     /// The decoded text of the whole value field.
-    pub raw: String,
+    pub raw: Cow<'a, str>,
     /// The units field.
-    pub units: Coded,
+    pub units: Coded<'a>,
 }
 
-impl Quantity {
+impl<'a> Quantity<'a> {
     /// The whole value field (all repetitions, so a hidden second value makes it not a
     /// number) with the units field; `None` when the value field is absent or empty.
-    fn read(seg: &Segment<'_>, value_field: usize, units_field: usize) -> Option<Self> {
-        let value = seg.field(value_field)?.value();
+    fn read(seg: &Segment<'a>, value_field: usize, units_field: usize) -> Option<Self> {
+        Self::from_fields(seg.field(value_field), seg.field(units_field))
+    }
+
+    /// From the value field and the units field.
+    fn from_fields(value: Option<Field<'a>>, units: Option<Field<'a>>) -> Option<Self> {
+        let value = value?.value();
         if value.is_empty() {
             return None;
         }
         Some(Quantity {
             value: value.as_number(),
-            raw: value.to_text(),
-            units: Coded::from_field(seg.field(units_field)),
+            raw: value.text(),
+            units: Coded::from_field(units),
         })
     }
 }
 
 /// One order group (ORC and what follows it).
 #[derive(Debug, Clone, PartialEq)]
-pub struct InfusionOrder {
+pub struct InfusionOrder<'a> {
     /// ORC-1.
     pub order_control: OrderControl,
     /// ORC-2.1 placer order number.
-    pub placer_order_number: Option<String>,
+    pub placer_order_number: Option<Cow<'a, str>>,
     /// ORC-8.1 parent order (for a `CH` bolus).
-    pub parent_order: Option<String>,
+    pub parent_order: Option<Cow<'a, str>>,
     /// ORC-9.1 transaction time, raw TS text.
-    pub order_time: Option<String>,
+    pub order_time: Option<Cow<'a, str>>,
     /// RXG-4 give code.
-    pub drug: Coded,
+    pub drug: Coded<'a>,
     /// RXG-5 give amount (VTBI) with RXG-7 units.
-    pub vtbi: Option<Quantity>,
+    pub vtbi: Option<Quantity<'a>>,
     /// RXG-15 give rate amount with RXG-16 units.
-    pub rate: Option<Quantity>,
+    pub rate: Option<Quantity<'a>>,
     /// RXG-17 give strength with RXG-18 units.
-    pub strength: Option<Quantity>,
+    pub strength: Option<Quantity<'a>>,
     /// RXG-23 give drug strength volume (diluent) with RXG-24 units.
-    pub diluent_volume: Option<Quantity>,
+    pub diluent_volume: Option<Quantity<'a>>,
     /// OBX-18.1 of the first pump id row (OBX-3 `69986^MDC_DEV_PUMP_INFUS_VMD`) in this group.
-    pub pump_id: Option<String>,
+    pub pump_id: Option<Cow<'a, str>>,
     /// How many pump id rows the group had (PCD-03 requires exactly one).
     pub pump_id_rows: usize,
     /// OBX-5 with OBX-6 units of the weight row (OBX-3 `68063^MDC_ATTR_PT_WEIGHT`) in this
     /// group, or the first one elsewhere in the message.
-    pub patient_weight: Option<Quantity>,
+    pub patient_weight: Option<Quantity<'a>>,
 }
 
 /// The PCD-03 content of an `RGV^O15` message.
 #[derive(Debug, Clone, PartialEq)]
-pub struct InfusionOrderMessage {
+pub struct InfusionOrderMessage<'a> {
     /// PID-3.1 of the first repetition (exposed, but callers never log it).
-    pub patient_id: Option<String>,
+    pub patient_id: Option<Cow<'a, str>>,
     /// PV1-3.1 point of care.
-    pub care_area: Option<String>,
+    pub care_area: Option<Cow<'a, str>>,
     /// The order groups, in message order.
-    pub orders: Vec<InfusionOrder>,
+    pub orders: Vec<InfusionOrder<'a>>,
 }
 
 /// The sender's message is not a usable PCD-03 infusion order.
@@ -201,33 +226,42 @@ pub enum Pcd03Error {
     },
 }
 
-fn text_of(seg: &Segment<'_>, field: usize, comp: usize) -> Option<String> {
+fn text_of<'a>(seg: &Segment<'a>, field: usize, comp: usize) -> Option<Cow<'a, str>> {
     let v = seg.field(field)?.component(comp)?.value();
-    (!v.is_empty()).then(|| v.to_text())
+    (!v.is_empty()).then(|| v.text())
 }
 
 /// An order group being read.
 struct Group<'a> {
     orc: Segment<'a>,
     rxg: Option<Segment<'a>>,
-    pump_id: Option<String>,
+    pump_id: Option<Cow<'a, str>>,
     pump_id_rows: usize,
-    weight: Option<Quantity>,
+    weight: Option<Quantity<'a>>,
 }
 
-fn finish(group: Group<'_>, number: usize) -> Result<InfusionOrder, Pcd03Error> {
+fn finish(group: Group<'_>, number: usize) -> Result<InfusionOrder<'_>, Pcd03Error> {
     let rxg = group.rxg.ok_or(Pcd03Error::MissingRxg { order: number })?;
+    // RXG fields 1..=24 in one pass instead of a scan per field.
+    let mut rxg_fields: [Option<Field<'_>>; 24] = [None; 24];
+    for (slot, field) in rxg_fields.iter_mut().zip(rxg.fields()) {
+        *slot = Some(field);
+    }
+    let f = |n: usize| {
+        n.checked_sub(1)
+            .and_then(|i| rxg_fields.get(i).copied().flatten())
+    };
     let orc = group.orc;
     Ok(InfusionOrder {
         order_control: OrderControl::from_value(orc.field(1).map(|f| f.value())),
         placer_order_number: text_of(&orc, 2, 1),
         parent_order: text_of(&orc, 8, 1),
         order_time: text_of(&orc, 9, 1),
-        drug: Coded::from_field(rxg.field(4)),
-        vtbi: Quantity::read(&rxg, 5, 7),
-        rate: Quantity::read(&rxg, 15, 16),
-        strength: Quantity::read(&rxg, 17, 18),
-        diluent_volume: Quantity::read(&rxg, 23, 24),
+        drug: Coded::from_field(f(4)),
+        vtbi: Quantity::from_fields(f(5), f(7)),
+        rate: Quantity::from_fields(f(15), f(16)),
+        strength: Quantity::from_fields(f(17), f(18)),
+        diluent_volume: Quantity::from_fields(f(23), f(24)),
         pump_id: group.pump_id,
         pump_id_rows: group.pump_id_rows,
         patient_weight: group.weight,
@@ -235,7 +269,7 @@ fn finish(group: Group<'_>, number: usize) -> Result<InfusionOrder, Pcd03Error> 
 }
 
 /// Read the orders of a PCD-03 `RGV^O15` message (at most [`MAX_ORDERS`]).
-pub fn read_infusion_orders(msg: &Message<'_>) -> Result<InfusionOrderMessage, Pcd03Error> {
+pub fn read_infusion_orders<'a>(msg: &Message<'a>) -> Result<InfusionOrderMessage<'a>, Pcd03Error> {
     let header = msg.header();
     let is = |v: Option<Value<'_>>, s: &[u8]| v.is_some_and(|v| v.decoded().as_ref() == s);
     if !(is(header.message_code(), b"RGV") && is(header.trigger_event(), b"O15")) {
@@ -244,9 +278,9 @@ pub fn read_infusion_orders(msg: &Message<'_>) -> Result<InfusionOrderMessage, P
     let mut patient_id = None;
     let mut care_area = None;
     let (mut seen_pid, mut seen_pv1) = (false, false);
-    let mut orders: Vec<InfusionOrder> = Vec::new();
-    let mut current: Option<Group<'_>> = None;
-    let mut first_weight: Option<Quantity> = None;
+    let mut orders: Vec<InfusionOrder<'a>> = Vec::new();
+    let mut current: Option<Group<'a>> = None;
+    let mut first_weight: Option<Quantity<'a>> = None;
 
     for seg in msg.segments() {
         let index = seg.index();
@@ -263,7 +297,7 @@ pub fn read_infusion_orders(msg: &Message<'_>) -> Result<InfusionOrderMessage, P
                     .and_then(|f| f.component(1))
                     .map(|c| c.value())
                     .filter(|v| !v.is_empty())
-                    .map(|v| v.to_text());
+                    .map(|v| v.text());
             }
             b"PV1" => {
                 if seen_pv1 || current.is_some() {

@@ -9,7 +9,16 @@ fn nth_piece(raw: &[u8], sep: Option<u8>, n: usize) -> Option<&[u8]> {
     let index = n.checked_sub(1)?;
     match sep {
         None => (index == 0).then_some(raw),
-        Some(sep) => raw.split(|&b| b == sep).nth(index),
+        Some(sep) => {
+            // memchr finds separators a vector at a time; fields are looked up on every access.
+            let mut seps = memchr::memchr_iter(sep, raw);
+            let mut start = 0;
+            for _ in 0..index {
+                start = seps.next()? + 1;
+            }
+            let end = seps.next().unwrap_or(raw.len());
+            raw.get(start..end)
+        }
     }
 }
 
@@ -17,7 +26,7 @@ fn nth_piece(raw: &[u8], sep: Option<u8>, n: usize) -> Option<&[u8]> {
 fn piece_count(raw: &[u8], sep: Option<u8>) -> usize {
     match sep {
         None => 1,
-        Some(sep) => 1 + raw.iter().filter(|&&b| b == sep).count(),
+        Some(sep) => 1 + memchr::memchr_iter(sep, raw).count(),
     }
 }
 
@@ -79,6 +88,22 @@ impl<'a> Segment<'a> {
         } else {
             nth_piece(self.raw, Some(fs), n + 1).map(|raw| Field::new(raw, self.delims))
         }
+    }
+
+    /// Fields 1, 2, 3, ... in one pass (for reading many fields of one segment without
+    /// rescanning it per field). For MSH, which numbers its separator as MSH-1, use
+    /// [`Segment::field`].
+    pub fn fields(&self) -> impl Iterator<Item = Field<'a>> + 'a {
+        let delims = self.delims;
+        let body = if self.is_msh() {
+            &[][..]
+        } else {
+            self.raw.get(4..).unwrap_or(&[])
+        };
+        let present = !self.is_msh() && self.raw.len() > 3;
+        body.split(move |&b| b == delims.field)
+            .take(if present { usize::MAX } else { 0 })
+            .map(move |raw| Field::new(raw, delims))
     }
 
     /// The number of fields, per HL7 numbering (for MSH this counts MSH-1).
@@ -177,6 +202,36 @@ impl<'a> Repetition<'a> {
         nth_piece(self.raw, sep, n).map(|raw| Component {
             raw,
             field: self.field,
+        })
+    }
+
+    /// Components 1, 2, 3, ... in one pass.
+    pub fn components(&self) -> impl Iterator<Item = Component<'a>> + 'a {
+        let field = self.field;
+        let sep = field.sep(Some(field.delims.component));
+        let raw = self.raw;
+        let mut done = false;
+        let mut rest = raw;
+        core::iter::from_fn(move || {
+            if done {
+                return None;
+            }
+            let end = match sep {
+                Some(sep) => rest.iter().position(|&b| b == sep),
+                None => None,
+            };
+            let piece = match end {
+                Some(i) => {
+                    let (piece, tail) = rest.split_at(i);
+                    rest = tail.get(1..).unwrap_or(&[]);
+                    piece
+                }
+                None => {
+                    done = true;
+                    rest
+                }
+            };
+            Some(Component { raw: piece, field })
         })
     }
 

@@ -47,6 +47,18 @@ impl<'a> Value<'a> {
         bytes_to_text(&self.decoded())
     }
 
+    /// Like [`Value::to_text`], but borrowed from the message when there is nothing to decode
+    /// and the bytes are UTF-8 (the common case: no allocation).
+    pub fn text(&self) -> Cow<'a, str> {
+        match self.decoded() {
+            Cow::Borrowed(bytes) => match core::str::from_utf8(bytes) {
+                Ok(s) => Cow::Borrowed(s),
+                Err(_) => Cow::Owned(bytes_to_text(bytes)),
+            },
+            Cow::Owned(bytes) => Cow::Owned(bytes_to_text(&bytes)),
+        }
+    }
+
     /// The decoded value parsed as an HL7 NM (optional sign, digits, optional `.` and digits;
     /// surrounding spaces trimmed). `None` if it is not a number or longer than
     /// [`MAX_NUMBER_LEN`] bytes.

@@ -462,3 +462,30 @@ fn path_display_round_trip() {
     assert_eq!(p.to_string(), "OBX[2]-18(3).1.2");
     assert_eq!(Path::parse(&p.to_string()), Ok(p));
 }
+
+/// The one-pass iterators agree with the indexed accessors on every segment of every fixture.
+#[test]
+fn field_and_component_iterators_agree_with_indexed_access() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/hl7");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let msg = Message::parse(&bytes, &ParseLimits::default()).unwrap();
+        for seg in msg.segments().filter(|s| s.id() != b"MSH") {
+            let fields: Vec<_> = seg.fields().collect();
+            assert_eq!(fields.len(), seg.field_count());
+            for (i, f) in fields.iter().enumerate() {
+                assert_eq!(Some(f.raw()), seg.field(i + 1).map(|f| f.raw()));
+                if let Some(rep) = f.repetition(1) {
+                    let comps: Vec<_> = rep.components().map(|c| c.raw()).collect();
+                    assert_eq!(comps.len(), rep.component_count());
+                    for (j, c) in comps.iter().enumerate() {
+                        assert_eq!(Some(*c), rep.component(j + 1).map(|c| c.raw()));
+                    }
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} fields checked");
+}

@@ -9,7 +9,7 @@ use wardgate_hl7::{
     read_infusion_orders,
 };
 
-fn read(text: &str) -> Result<wardgate_hl7::InfusionOrderMessage, Pcd03Error> {
+fn read(text: &str) -> Result<wardgate_hl7::InfusionOrderMessage<'_>, Pcd03Error> {
     let m = Message::parse(text.as_bytes(), &ParseLimits::default()).unwrap();
     read_infusion_orders(&m)
 }

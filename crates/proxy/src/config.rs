@@ -399,7 +399,7 @@ rules = ["rules/pcd03/policy.toml"]
             .unwrap_err()
             .to_string();
         assert!(err.contains("failure_polcy"), "{err}");
-        assert!(err.contains("line 6"), "{err}");
+        assert!(err.contains("line 5"), "{err}");
     }
 
     #[test]

@@ -385,14 +385,16 @@ impl<'o> OrderContext<'o> {
                 piv::UNITS_MISMATCH,
             )
         })?;
-        let shown = format_number(v);
+        // Text is built only when a limit is crossed: this runs for every order.
+        let shown = || format_number(v);
         let u = &limit.unit_text;
         let area = self.area;
         if let Some(max) = limit.hard_max.filter(|m| v > *m) {
             return Err(violation(
                 format!(
-                    "{} {what} {shown} {u} is above the {area} hard maximum of {} {u}",
+                    "{} {what} {} {u} is above the {area} hard maximum of {} {u}",
                     self.drug,
+                    shown(),
                     format_number(max)
                 ),
                 piv::HARD_LIMIT_EXCEEDED,
@@ -401,8 +403,9 @@ impl<'o> OrderContext<'o> {
         if let Some(min) = limit.hard_min.filter(|m| v < *m) {
             return Err(violation(
                 format!(
-                    "{} {what} {shown} {u} is below the {area} hard minimum of {} {u}",
+                    "{} {what} {} {u} is below the {area} hard minimum of {} {u}",
                     self.drug,
+                    shown(),
                     format_number(min)
                 ),
                 piv::OUTSIDE_ALLOWABLE_RANGE,
@@ -410,15 +413,17 @@ impl<'o> OrderContext<'o> {
         }
         if let Some(max) = limit.soft_max.filter(|m| v > *m) {
             alerts.push(format!(
-                "{} {what} {shown} {u} is above the soft maximum of {} {u}",
+                "{} {what} {} {u} is above the soft maximum of {} {u}",
                 self.drug,
+                shown(),
                 format_number(max)
             ));
         }
         if let Some(min) = limit.soft_min.filter(|m| v < *m) {
             alerts.push(format!(
-                "{} {what} {shown} {u} is below the soft minimum of {} {u}",
+                "{} {what} {} {u} is below the soft minimum of {} {u}",
                 self.drug,
+                shown(),
                 format_number(min)
             ));
         }

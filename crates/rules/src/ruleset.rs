@@ -1,5 +1,6 @@
 //! A compiled rule set and its evaluation: first matching enforced rule decides.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use wardgate_hl7::{Message, Path, read_infusion_orders};
@@ -84,22 +85,39 @@ pub struct RuleSet {
     pub tests: Vec<RuleTest>,
 }
 
-fn text_of(v: Option<wardgate_hl7::Value<'_>>) -> Option<Vec<u8>> {
-    v.map(|v| v.decoded().into_owned())
-        .filter(|v| !v.is_empty())
+/// The MSH fields every rule looks at, decoded once per message rather than once per rule.
+struct Envelope<'m> {
+    code: Option<Cow<'m, [u8]>>,
+    trigger: Option<Cow<'m, [u8]>>,
+    application: Option<Cow<'m, [u8]>>,
+    facility: Option<Cow<'m, [u8]>>,
+}
+
+impl<'m> Envelope<'m> {
+    fn of(msg: &Message<'m>) -> Self {
+        let h = msg.header();
+        Envelope {
+            code: text_of(h.message_code()),
+            trigger: text_of(h.trigger_event()),
+            application: text_of(h.sending_application()),
+            facility: text_of(h.sending_facility()),
+        }
+    }
+}
+
+/// The decoded value; borrowed unless it had escapes to decode.
+fn text_of(v: Option<wardgate_hl7::Value<'_>>) -> Option<Cow<'_, [u8]>> {
+    v.map(|v| v.decoded()).filter(|v| !v.is_empty())
 }
 
 impl Rule {
-    fn matches(&self, msg: &Message<'_>, sender: &Sender) -> bool {
-        let header = msg.header();
+    fn matches(&self, msg: &Message<'_>, env: &Envelope<'_>, sender: &Sender) -> bool {
         if !self.messages.is_empty() {
-            let code = text_of(header.message_code()).unwrap_or_default();
-            let trigger = text_of(header.trigger_event()).unwrap_or_default();
+            let code = env.code.as_deref().unwrap_or_default();
+            let trigger = env.trigger.as_deref().unwrap_or_default();
             let hit = self.messages.iter().any(|m| {
-                m.code.as_bytes() == code.as_slice()
-                    && m.trigger
-                        .as_ref()
-                        .is_none_or(|t| t.as_bytes() == trigger.as_slice())
+                m.code.as_bytes() == code
+                    && m.trigger.as_ref().is_none_or(|t| t.as_bytes() == trigger)
             });
             if !hit {
                 return false;
@@ -124,12 +142,11 @@ impl Rule {
             }
         }
         for (cond, value) in [
-            (&self.sending_application, header.sending_application()),
-            (&self.sending_facility, header.sending_facility()),
+            (&self.sending_application, &env.application),
+            (&self.sending_facility, &env.facility),
         ] {
             if let Some(c) = cond {
-                let text = text_of(value);
-                if !c.holds(text.as_deref()) {
+                if !c.holds(value.as_deref()) {
                     return false;
                 }
             }
@@ -202,8 +219,9 @@ impl RuleSet {
     /// read and nothing panics.
     pub fn evaluate_hl7(&self, msg: &Message<'_>, sender: &Sender) -> Verdict {
         let mut audit = Vec::new();
+        let env = Envelope::of(msg);
         for rule in self.rules.iter().filter(|r| r.protocol == Protocol::Hl7) {
-            if !rule.matches(msg, sender) {
+            if !rule.matches(msg, &env, sender) {
                 continue;
             }
             let verdict = rule.decide(msg, &self.library);

@@ -331,7 +331,7 @@ fn parse_in_system(value: &str, system: &str) -> Option<Result<Unit, UnitError>>
 ///
 /// Every component that resolves must agree: an attacker cannot hide `mL/min` behind a display
 /// text that says `mL/h`. Components that do not resolve (free text) are ignored as long as one does.
-pub fn resolve_coded(units: &Coded) -> Result<Unit, UnitError> {
+pub fn resolve_coded(units: &Coded<'_>) -> Result<Unit, UnitError> {
     let candidates = [
         (&units.identifier, &units.system),
         (&units.text, &units.system),
@@ -349,10 +349,13 @@ pub fn resolve_coded(units: &Coded) -> Result<Unit, UnitError> {
         match res {
             Ok(unit) => match &found {
                 Some((prev, prev_text)) if !prev.same_as(&unit) => {
-                    return Err(UnitError::Conflict((*prev_text).to_owned(), value.clone()));
+                    return Err(UnitError::Conflict(
+                        (*prev_text).to_owned(),
+                        value.to_string(),
+                    ));
                 }
                 Some(_) => {}
-                None => found = Some((unit, value.as_str())),
+                None => found = Some((unit, value.as_ref())),
             },
             Err(e) => {
                 first_error.get_or_insert(e);
@@ -397,7 +400,14 @@ pub fn convert(
 mod tests {
     use super::*;
 
-    fn coded(id: &str, text: &str, sys: &str, aid: &str, atext: &str, asys: &str) -> Coded {
+    fn coded<'a>(
+        id: &'a str,
+        text: &'a str,
+        sys: &'a str,
+        aid: &'a str,
+        atext: &'a str,
+        asys: &'a str,
+    ) -> Coded<'a> {
         Coded {
             identifier: id.into(),
             text: text.into(),
