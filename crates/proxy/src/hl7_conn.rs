@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use bytes::BufMut;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
@@ -22,7 +23,7 @@ use crate::io::BoxedIo;
 use crate::route::Route;
 use crate::{clock, telemetry, upstream};
 
-/// Bytes read from a socket at a time; a buffer never exceeds the frame limit plus this.
+/// Most bytes read from a socket at a time; a buffer never exceeds the frame limit plus this.
 pub const READ_CHUNK: usize = 16 * 1024;
 
 /// Who is on the client side of a connection.
@@ -61,15 +62,22 @@ impl Inbox {
         }
     }
 
-    fn push(&mut self, bytes: &[u8]) {
+    /// Room for the next read, at most [`READ_CHUNK`] bytes: the socket reads straight into the
+    /// buffer, and a connection that has sent nothing holds no buffer at all.
+    fn spare(&mut self) -> bytes::buf::Limit<&mut Vec<u8>> {
         if self.start > 0 && self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
         }
-        if self.frame_started.is_none() && !bytes.is_empty() {
+        self.buf.reserve(READ_CHUNK);
+        (&mut self.buf).limit(READ_CHUNK)
+    }
+
+    /// Note that `n` bytes were read into [`Inbox::spare`].
+    fn filled(&mut self, n: usize) {
+        if self.frame_started.is_none() && n > 0 {
             self.frame_started = Some(Instant::now());
         }
-        self.buf.extend_from_slice(bytes);
     }
 
     fn pending(&self) -> bool {
@@ -87,6 +95,10 @@ impl Inbox {
         if self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
+            // Give back the memory of an unusually large message; keep the usual working size.
+            if self.buf.capacity() > 4 * READ_CHUNK {
+                self.buf = Vec::new();
+            }
         } else if self.start > READ_CHUNK && self.start * 2 > self.buf.len() {
             self.buf.drain(..self.start);
             self.start = 0;
@@ -130,9 +142,17 @@ struct Driver {
     last_activity: Instant,
 }
 
-async fn read_some(io: Option<&mut BoxedIo>, chunk: &mut [u8]) -> std::io::Result<usize> {
-    match io {
-        Some(io) => io.read(chunk).await,
+/// Read from `io` straight into `inbox`.
+async fn read_into(io: &mut BoxedIo, inbox: &mut Inbox) -> std::io::Result<usize> {
+    let n = io.read_buf(&mut inbox.spare()).await?;
+    inbox.filled(n);
+    Ok(n)
+}
+
+/// Read from the upstream into its inbox; pending forever when there is no upstream yet.
+async fn read_upstream(up: Option<&mut Upstream>) -> std::io::Result<usize> {
+    match up {
+        Some(up) => read_into(&mut up.io, &mut up.inbox).await,
         None => std::future::pending().await,
     }
 }
@@ -186,10 +206,11 @@ impl Driver {
 
     async fn run(&mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), Close> {
         let limits = self.route.config.limits;
-        let mut chunk = vec![0u8; READ_CHUNK];
-        let mut up_chunk = vec![0u8; READ_CHUNK];
         let mut client_open = true;
         let mut draining = *shutdown.borrow();
+        // One timer for the connection's life, moved as deadlines change.
+        let timer = tokio::time::sleep_until(self.deadline(true, limits));
+        tokio::pin!(timer);
         loop {
             // Stop when nothing more can happen: the client is gone or drained, and every forwarded
             // message has been acknowledged.
@@ -198,8 +219,11 @@ impl Driver {
                 return Ok(());
             }
             let deadline = self.deadline(reading_client, limits);
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
+            }
             tokio::select! {
-                r = self.client.read(&mut chunk), if reading_client => {
+                r = read_into(&mut self.client, &mut self.inbox), if reading_client => {
                     let n = r.map_err(|_| Close::Abort)?;
                     if n == 0 {
                         client_open = false;
@@ -211,22 +235,18 @@ impl Driver {
                         continue;
                     }
                     self.last_activity = Instant::now();
-                    self.inbox.push(chunk.get(..n).unwrap_or_default());
                     self.drain_inbound().await?;
                 }
-                r = read_some(self.upstream.as_mut().map(|u| &mut u.io), &mut up_chunk) => {
+                r = read_upstream(self.upstream.as_mut()) => {
                     match r {
                         Ok(n) if n > 0 => {
                             self.last_activity = Instant::now();
-                            if let Some(up) = self.upstream.as_mut() {
-                                up.inbox.push(up_chunk.get(..n).unwrap_or_default());
-                            }
                             self.drain_outbound().await?;
                         }
                         _ => self.upstream_gone("the upstream closed the connection")?,
                     }
                 }
-                _ = tokio::time::sleep_until(deadline) => self.on_deadline(reading_client, limits)?,
+                _ = &mut timer => self.on_deadline(reading_client, limits)?,
                 _ = shutdown.changed(), if !draining => draining = true,
             }
         }
