@@ -1,0 +1,2 @@
+//! wardgate-dicom: DICOM Upper Layer and DIMSE inspection (being written).
+#![forbid(unsafe_code)]
