@@ -3,6 +3,7 @@
 
 use wardgate_hl7::{InfusionOrder, OrderControl, Quantity};
 
+
 use crate::units::{self, Kind, Unit, UnitError};
 use crate::verdict::Action;
 
@@ -107,20 +108,162 @@ fn violation(reason: String, application_code: u16) -> Violation {
     }
 }
 
+/// Which order field a value came from; decides which limits it is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// Volume to be infused: a volume.
+    Vtbi,
+    /// A rate field: a volume rate or a dose rate (or, for a bolus order, a dose).
+    Rate,
+    /// A bolus dose.
+    Bolus,
+}
+
+/// One value of an order, with its units already resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Given {
+    /// Where it came from.
+    pub slot: Slot,
+    /// The number.
+    pub value: f64,
+    /// Its unit.
+    pub unit: Unit,
+    /// The units as the sender wrote them, for messages.
+    pub written: String,
+}
+
+/// A dose order reduced to what the drug library checks, whichever protocol carried it
+/// (an HL7 PCD-03 order group, a pump PROGRAM-INFUSION, CHANGE-RATE or BOLUS).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DoseOrder<'o> {
+    /// Drug identifiers (primary and alternate; empty strings are ignored).
+    pub codes: [&'o str; 2],
+    /// Drug names (primary and alternate; empty strings are ignored).
+    pub names: [&'o str; 2],
+    /// Care area (PV1-3.1 or the pump's CARE-AREA).
+    pub care_area: &'o str,
+    /// A bolus order: a dose in the rate field is a bolus dose.
+    pub bolus: bool,
+    /// The values to check.
+    pub given: Vec<Given>,
+    /// Patient weight in kg, if known.
+    pub weight_kg: Option<f64>,
+    /// Amount of drug per mL (canonical unit of the kind), if known.
+    pub concentration: Option<(Kind, f64)>,
+}
+
+impl DoseOrder<'_> {
+    fn label(&self) -> &str {
+        self.names
+            .iter()
+            .chain(self.codes.iter())
+            .find(|s| !s.is_empty())
+            .copied()
+            .unwrap_or("(unnamed drug)")
+    }
+}
+
+fn written(units: &wardgate_hl7::Coded<'_>) -> String {
+    [&units.identifier, &units.text, &units.alt_identifier]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .map(|s| s.to_string())
+        .unwrap_or_default()
+}
+
+fn resolve(q: &Quantity<'_>, drug: &str, slot: Slot, what: &str) -> Result<Given, Violation> {
+    let value = q.value.filter(|v| v.is_finite()).ok_or_else(|| Violation {
+        reason: format!("{drug} {what} {:?} is not a number", q.raw),
+        hl7_error: hl7_error::DATA_TYPE,
+        application_code: Some(piv::OUTSIDE_ALLOWABLE_RANGE),
+    })?;
+    let unit = units::resolve_coded(&q.units).map_err(|e| {
+        violation(format!("{drug} {what} units: {e}"), piv::UNITS_MISMATCH)
+    })?;
+    Ok(Given {
+        slot,
+        value,
+        unit,
+        written: written(&q.units),
+    })
+}
+
+impl<'o> DoseOrder<'o> {
+    /// The dose order of one PCD-03 order group (an HL7-specific check first: exactly one pump).
+    pub fn from_pcd03(
+        order: &'o InfusionOrder<'o>,
+        care_area: Option<&'o str>,
+    ) -> Result<Self, Violation> {
+        let mut out = DoseOrder {
+            codes: [&order.drug.identifier, &order.drug.alt_identifier],
+            names: [&order.drug.text, &order.drug.alt_text],
+            care_area: care_area.unwrap_or(""),
+            bolus: order.order_control == OrderControl::Bolus,
+            ..DoseOrder::default()
+        };
+        let label = out.label().to_owned();
+        if order.pump_id_rows != 1 || order.pump_id.as_deref().is_none_or(str::is_empty) {
+            return Err(Violation {
+                reason: format!(
+                    "order for {label} must name exactly one pump (OBX 69986 with OBX-18), it has {}",
+                    order.pump_id_rows
+                ),
+                hl7_error: hl7_error::REQUIRED_FIELD_MISSING,
+                application_code: None,
+            });
+        }
+        if let Some(w) = &order.patient_weight {
+            let unit = units::resolve_coded(&w.units).map_err(|e| {
+                violation(format!("patient weight units: {e}"), piv::UNITS_MISMATCH)
+            })?;
+            if unit.kind != Kind::Weight {
+                return Err(violation(
+                    "patient weight is not given in a unit of weight".into(),
+                    piv::UNITS_MISMATCH,
+                ));
+            }
+            out.weight_kg = w.value.map(|v| v * unit.factor);
+        }
+        if let (Some(s), Some(d)) = (&order.strength, &order.diluent_volume) {
+            if let (Some(sv), Ok(su), Some(dv), Ok(du)) = (
+                s.value,
+                units::resolve_coded(&s.units),
+                d.value,
+                units::resolve_coded(&d.units),
+            ) {
+                if su.is_dose() && !su.per_kg && du.is_volume() && dv > 0.0 && sv > 0.0 {
+                    out.concentration = Some((su.kind, sv * su.factor / (dv * du.factor)));
+                }
+            }
+        }
+        if let Some(vtbi) = &order.vtbi {
+            out.given.push(resolve(vtbi, &label, Slot::Vtbi, "VTBI")?);
+        }
+        let Some(rate) = &order.rate else {
+            return Err(Violation {
+                reason: format!("order for {label} gives no rate or dose (RXG-15)"),
+                hl7_error: hl7_error::REQUIRED_FIELD_MISSING,
+                application_code: None,
+            });
+        };
+        out.given.push(resolve(rate, &label, Slot::Rate, "rate")?);
+        Ok(out)
+    }
+}
+
 impl DrugLibrary {
-    /// Find a drug by give code (identifier or alternate identifier) or name.
-    pub fn find(&self, order: &InfusionOrder) -> Option<&Drug> {
+    /// Find a drug by code (identifier or alternate identifier) or name (ignoring case).
+    pub fn find_drug(&self, codes: &[&str; 2], names: &[&str; 2]) -> Option<&Drug> {
         let code_match = |d: &&Drug| {
-            d.codes.iter().any(|c| {
-                (!order.drug.identifier.is_empty() && *c == order.drug.identifier)
-                    || (!order.drug.alt_identifier.is_empty() && *c == order.drug.alt_identifier)
-            })
+            d.codes
+                .iter()
+                .any(|c| codes.iter().any(|o| !o.is_empty() && c == o))
         };
         let name_match = |d: &&Drug| {
             d.names.iter().any(|n| {
-                (!order.drug.text.is_empty() && n.eq_ignore_ascii_case(&order.drug.text))
-                    || (!order.drug.alt_text.is_empty()
-                        && n.eq_ignore_ascii_case(&order.drug.alt_text))
+                names
+                    .iter()
+                    .any(|o| !o.is_empty() && n.eq_ignore_ascii_case(o))
             })
         };
         self.drugs
@@ -129,37 +272,28 @@ impl DrugLibrary {
             .or_else(|| self.drugs.iter().find(name_match))
     }
 
-    /// Check one order. `Ok` carries soft-limit alerts.
+    /// Check one PCD-03 order group. `Ok` carries soft-limit alerts.
     pub fn check(
         &self,
-        order: &InfusionOrder,
+        order: &InfusionOrder<'_>,
         care_area: Option<&str>,
     ) -> Result<Vec<String>, Violation> {
-        let drug_label = if order.drug.text.is_empty() {
-            order.drug.identifier.clone()
-        } else {
-            order.drug.text.clone()
-        };
-        if order.pump_id_rows != 1 || order.pump_id.as_deref().is_none_or(str::is_empty) {
-            return Err(Violation {
-                reason: format!(
-                    "order for {drug_label} must name exactly one pump (OBX 69986 with OBX-18), it has {}",
-                    order.pump_id_rows
-                ),
-                hl7_error: hl7_error::REQUIRED_FIELD_MISSING,
-                application_code: None,
-            });
-        }
-        let Some(drug) = self.find(order) else {
+        self.check_dose(&DoseOrder::from_pcd03(order, care_area)?)
+    }
+
+    /// Check a dose order from any protocol. `Ok` carries soft-limit alerts.
+    pub fn check_dose(&self, order: &DoseOrder<'_>) -> Result<Vec<String>, Violation> {
+        let Some(drug) = self.find_drug(&order.codes, &order.names) else {
+            let label = order.label();
             return match self.unknown_drug.unwrap_or(Action::Deny) {
-                Action::Allow => Ok(vec![format!("{drug_label} is not in the drug library")]),
+                Action::Allow => Ok(vec![format!("{label} is not in the drug library")]),
                 Action::Deny => Err(violation(
-                    format!("{drug_label} is not in the drug library"),
+                    format!("{label} is not in the drug library"),
                     piv::NOT_IN_DRUG_LIBRARY,
                 )),
             };
         };
-        let area = care_area.unwrap_or("");
+        let area = order.care_area;
         let Some(limits) = drug.limits.iter().find(|l| {
             l.care_areas
                 .iter()
@@ -169,73 +303,23 @@ impl DrugLibrary {
                 format!(
                     "{} has no limits for care area {:?}",
                     drug.id,
-                    if area.is_empty() {
-                        "(none given)"
-                    } else {
-                        area
-                    }
+                    if area.is_empty() { "(none given)" } else { area }
                 ),
                 piv::CARE_AREA_MISMATCH,
             ));
         };
-        let ctx = OrderContext::new(order, &drug.id, area)?;
-        let mut alerts = Vec::new();
-        if let Some(vtbi) = &order.vtbi {
-            if let Some(limit) = &limits.vtbi {
-                let (value, unit) = ctx.quantity(vtbi, "VTBI")?;
-                if !unit.is_volume() {
-                    return Err(ctx.units_error("VTBI", vtbi, "a volume"));
-                }
-                ctx.compare("VTBI", value, &unit, limit, &mut alerts)?;
-            }
-        }
-        let Some(rate) = &order.rate else {
-            return Err(Violation {
-                reason: format!("order for {} gives no rate or dose (RXG-15)", drug.id),
-                hl7_error: hl7_error::REQUIRED_FIELD_MISSING,
-                application_code: None,
-            });
+        let ctx = OrderContext {
+            drug: &drug.id,
+            area,
+            weight_kg: order.weight_kg,
+            concentration: order.concentration,
         };
-        let (value, unit) = ctx.quantity(rate, "rate")?;
-        let is_bolus = order.order_control == OrderControl::Bolus;
-        if unit.is_dose() && is_bolus {
-            let limit = limits.bolus.as_ref().ok_or_else(|| {
-                ctx.units_error(
-                    "bolus dose",
-                    rate,
-                    "a dose the library has a bolus limit for",
-                )
-            })?;
-            ctx.compare("bolus dose", value, &unit, limit, &mut alerts)?;
-        } else if unit.is_volume_rate() || unit.is_dose_rate() {
-            let mut checked = false;
-            // Compare directly where the library has a limit in the same dimension, and through
-            // the concentration otherwise (or as well): a pump's DERS checks both.
-            for (name, limit) in [("rate", &limits.rate), ("dose rate", &limits.dose_rate)] {
-                let Some(limit) = limit else { continue };
-                let direct = limit.unit.kind == unit.kind;
-                let v = if direct {
-                    value
-                } else {
-                    match ctx.through_concentration(value, &unit, &limit.unit) {
-                        Some(v) => v?,
-                        None => continue,
-                    }
-                };
-                let converted_unit = if direct { unit } else { limit.unit };
-                ctx.compare(name, v, &converted_unit, limit, &mut alerts)?;
-                checked = true;
-            }
-            if !checked {
-                return Err(ctx.units_error("rate", rate, "a rate the library has a limit for"));
-            }
-        } else {
-            let expected = if is_bolus {
-                "a bolus dose"
-            } else {
-                "a rate or dose rate"
-            };
-            return Err(ctx.units_error("rate", rate, expected));
+        let mut alerts = Vec::new();
+        // VTBI first, then rates and doses: the order of the checks fixes which reason is given.
+        let mut given: Vec<&Given> = order.given.iter().collect();
+        given.sort_by_key(|g| g.slot != Slot::Vtbi);
+        for g in given {
+            ctx.check(g, order.bolus, limits, &mut alerts)?;
         }
         Ok(alerts)
     }
@@ -250,72 +334,73 @@ struct OrderContext<'o> {
     concentration: Option<(Kind, f64)>,
 }
 
-impl<'o> OrderContext<'o> {
-    fn new(order: &'o InfusionOrder, drug: &'o str, area: &'o str) -> Result<Self, Violation> {
-        let weight_kg = match &order.patient_weight {
-            None => None,
-            Some(w) => {
-                let unit = units::resolve_coded(&w.units).map_err(|e| {
-                    violation(format!("patient weight units: {e}"), piv::UNITS_MISMATCH)
-                })?;
-                if unit.kind != Kind::Weight {
-                    return Err(violation(
-                        "patient weight is not given in a unit of weight".into(),
-                        piv::UNITS_MISMATCH,
-                    ));
+impl OrderContext<'_> {
+    fn check(
+        &self,
+        g: &Given,
+        bolus: bool,
+        limits: &CareAreaLimits,
+        alerts: &mut Vec<String>,
+    ) -> Result<(), Violation> {
+        let unit = g.unit;
+        match g.slot {
+            Slot::Vtbi => {
+                if !unit.is_volume() {
+                    return Err(self.units_error("VTBI", g, "a volume"));
                 }
-                w.value.map(|v| v * unit.factor)
+                if let Some(limit) = &limits.vtbi {
+                    self.compare("VTBI", g.value, &unit, limit, alerts)?;
+                }
+                Ok(())
             }
-        };
-        let concentration = match (&order.strength, &order.diluent_volume) {
-            (Some(s), Some(d)) => match (
-                s.value,
-                units::resolve_coded(&s.units),
-                d.value,
-                units::resolve_coded(&d.units),
-            ) {
-                (Some(sv), Ok(su), Some(dv), Ok(du))
-                    if su.is_dose() && !su.per_kg && du.is_volume() && dv > 0.0 && sv > 0.0 =>
-                {
-                    Some((su.kind, sv * su.factor / (dv * du.factor)))
+            Slot::Bolus | Slot::Rate if unit.is_dose() && (bolus || g.slot == Slot::Bolus) => {
+                let limit = limits.bolus.as_ref().ok_or_else(|| {
+                    self.units_error("bolus dose", g, "a dose the library has a bolus limit for")
+                })?;
+                self.compare("bolus dose", g.value, &unit, limit, alerts)
+            }
+            Slot::Rate if unit.is_volume_rate() || unit.is_dose_rate() => {
+                let mut checked = false;
+                // Compare directly where the library has a limit in the same dimension, and
+                // through the concentration otherwise (or as well): a pump's DERS checks both.
+                for (name, limit) in [("rate", &limits.rate), ("dose rate", &limits.dose_rate)] {
+                    let Some(limit) = limit else { continue };
+                    let direct = limit.unit.kind == unit.kind;
+                    let v = if direct {
+                        g.value
+                    } else {
+                        match self.through_concentration(g.value, &unit, &limit.unit) {
+                            Some(v) => v?,
+                            None => continue,
+                        }
+                    };
+                    let converted_unit = if direct { unit } else { limit.unit };
+                    self.compare(name, v, &converted_unit, limit, alerts)?;
+                    checked = true;
                 }
-                _ => None,
-            },
-            _ => None,
-        };
-        Ok(OrderContext {
-            drug,
-            area,
-            weight_kg,
-            concentration,
-        })
+                if checked {
+                    Ok(())
+                } else {
+                    Err(self.units_error("rate", g, "a rate the library has a limit for"))
+                }
+            }
+            Slot::Bolus => Err(self.units_error("bolus dose", g, "a bolus dose")),
+            Slot::Rate => {
+                let expected = if bolus {
+                    "a bolus dose"
+                } else {
+                    "a rate or dose rate"
+                };
+                Err(self.units_error("rate", g, expected))
+            }
+        }
     }
 
-    fn quantity(&self, q: &Quantity, what: &str) -> Result<(f64, Unit), Violation> {
-        let value = q.value.filter(|v| v.is_finite()).ok_or_else(|| Violation {
-            reason: format!("{} {what} {:?} is not a number", self.drug, q.raw),
-            hl7_error: hl7_error::DATA_TYPE,
-            application_code: Some(piv::OUTSIDE_ALLOWABLE_RANGE),
-        })?;
-        let unit = units::resolve_coded(&q.units).map_err(|e| {
-            violation(
-                format!("{} {what} units: {e}", self.drug),
-                piv::UNITS_MISMATCH,
-            )
-        })?;
-        Ok((value, unit))
-    }
-
-    fn units_error(&self, what: &str, q: &Quantity, expected: &str) -> Violation {
-        let given = [&q.units.identifier, &q.units.text, &q.units.alt_identifier]
-            .into_iter()
-            .find(|s| !s.is_empty())
-            .cloned()
-            .unwrap_or_default();
+    fn units_error(&self, what: &str, g: &Given, expected: &str) -> Violation {
         violation(
             format!(
-                "{} {what} is given in {given:?}, expected {expected}",
-                self.drug
+                "{} {what} is given in {:?}, expected {expected}",
+                self.drug, g.written
             ),
             piv::UNITS_MISMATCH,
         )
