@@ -49,7 +49,7 @@ pub const MAX_ITEMS: usize = 10_000;
 /// Longest regular expression accepted in `matches` (bytes of compiled program).
 pub const MAX_REGEX_SIZE: usize = 1 << 20;
 
-const TOP_KEYS: &[&str] = &["policy", "rule", "drug", "test"];
+const TOP_KEYS: &[&str] = &["policy", "rule", "drug", "test", "pump"];
 const POLICY_KEYS: &[&str] = &["name", "description", "default", "unknown_drug"];
 const RULE_KEYS: &[&str] = &[
     "id",
@@ -63,6 +63,19 @@ const RULE_KEYS: &[&str] = &[
     "drug_library",
     "hl7_error",
     "application_code",
+    "command",
+    "pump",
+];
+const RULE_PUMP_KEYS: &[&str] = &["devices", "channels"];
+const PUMP_KEYS: &[&str] = &[
+    "max_rate_factor",
+    "max_rate_step",
+    "rate_change",
+    "max_changes",
+    "change_window",
+    "approved_drug_libraries",
+    "approved_firmware",
+    "config_keys",
 ];
 const SENDER_KEYS: &[&str] = &[
     "cert_cn",
@@ -125,6 +138,11 @@ pub fn compile(sources: &[RuleSource]) -> Result<RuleSet, Diagnostics> {
         if let Some(p) = get(doc, "policy") {
             if let Some(t) = as_table(&mut rep, p, "[policy]") {
                 compile_policy(&mut rep, t, &mut set, &mut default_from);
+            }
+        }
+        if let Some(p) = get(doc, "pump") {
+            if let Some(t) = as_table(&mut rep, p, "[pump]") {
+                compile_pump_policy(&mut rep, t, &mut set.pump);
             }
         }
         if let Some(rules) = get(doc, "rule") {
@@ -309,11 +327,12 @@ fn compile_rule(
         None => Some(Protocol::Hl7),
         Some(v) => match as_str(rep, v, "`protocol`") {
             Some("hl7") => Some(Protocol::Hl7),
+            Some("pump") => Some(Protocol::Pump),
             Some(other) => {
                 rep.error_hint(
                     span(v),
                     format!("unknown protocol `{other}`"),
-                    "supported: \"hl7\"",
+                    "supported: \"hl7\", \"pump\"",
                 );
                 None
             }
@@ -391,6 +410,105 @@ fn compile_rule(
             }
         }
     }
+    let is_pump = protocol == Some(Protocol::Pump);
+    for key in ["message", "field"] {
+        if let (true, Some(v)) = (is_pump, get(t, key)) {
+            rep.error_hint(
+                span(v),
+                format!("`{key}` applies to HL7 rules"),
+                "pump rules name `command`s",
+            );
+            ok = false;
+        }
+    }
+    if let (true, Some(v)) = (is_pump, get(t, "sender")) {
+        if let DeValue::Table(st) = v.get_ref() {
+            for key in ["sending_application", "sending_facility"] {
+                if let Some(k) = get(st, key) {
+                    rep.error(
+                        span(k),
+                        format!("`sender.{key}` is an HL7 field; pump rules have none"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+    }
+    let mut commands = Vec::new();
+    if let Some(v) = get(t, "command") {
+        if !is_pump {
+            rep.error_hint(
+                span(v),
+                "`command` applies to pump rules",
+                "add `protocol = \"pump\"`",
+            );
+            ok = false;
+        }
+        for (name, n_span) in string_list(rep, v, "`command`").unwrap_or_default() {
+            match crate::pump::command_by_name(name) {
+                Some(c) => commands.push(c),
+                None => {
+                    let names: Vec<&str> = crate::pump::ALL_COMMANDS
+                        .iter()
+                        .filter_map(|c| c.name())
+                        .collect();
+                    let hint = match crate::diag::suggest(name, &names) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("commands: {}", names.join(", ")),
+                    };
+                    rep.error_hint(n_span, format!("`{name}` is not a pump command"), hint);
+                    ok = false;
+                }
+            }
+        }
+    }
+    let (mut devices, mut channels) = (None, None);
+    if let Some(v) = get(t, "pump") {
+        if !is_pump {
+            rep.error_hint(
+                span(v),
+                "[rule.pump] applies to pump rules",
+                "add `protocol = \"pump\"`",
+            );
+            ok = false;
+        }
+        if let Some(pt) = as_table(rep, v, "[rule.pump]") {
+            check_keys(rep, pt, RULE_PUMP_KEYS, "[rule.pump]");
+            if let Some(d) = get(pt, "devices") {
+                devices = match d.get_ref() {
+                    DeValue::Table(ct) => {
+                        compile_condition(rep, ct, &span(d), false, "`pump.devices`")
+                    }
+                    _ => string_list(rep, d, "`pump.devices`").map(|l| {
+                        TextCondition::one_of(
+                            l.into_iter().map(|(s, _)| s.as_bytes().to_vec()).collect(),
+                            false,
+                        )
+                    }),
+                };
+                ok &= devices.is_some();
+            }
+            if let Some(c) = get(pt, "channels") {
+                let mut list = Vec::new();
+                for item in as_array(rep, c, "`pump.channels`")
+                    .map(|a| a.iter().collect::<Vec<_>>())
+                    .unwrap_or_default()
+                {
+                    match as_number(rep, item, "a channel") {
+                        Some(n) if n.fract() == 0.0 && (0.0..=8.0).contains(&n) => {
+                            list.push(n as u8)
+                        }
+                        Some(_) => {
+                            rep.error(span(item), "channels are 0 (the device) to 8");
+                            ok = false;
+                        }
+                        None => ok = false,
+                    }
+                }
+                channels = Some(list);
+            }
+        }
+    }
     let drug_library = match get(t, "drug_library") {
         None => false,
         Some(v) => as_bool(rep, v, "`drug_library`").unwrap_or(false),
@@ -456,11 +574,116 @@ fn compile_rule(
             sending_application: rule_sender.sending_application,
             sending_facility: rule_sender.sending_facility,
             fields,
+            commands,
+            devices,
+            channels,
             drug_library,
             hl7_error,
             application_code,
         }),
         _ => None,
+    }
+}
+
+fn parse_duration_ms(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = text.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    match unit {
+        "ms" => Some(n),
+        "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => None,
+    }
+}
+
+fn compile_pump_policy(rep: &mut Reporter<'_>, t: &DeTable<'_>, out: &mut crate::pump::PumpPolicy) {
+    check_keys(rep, t, PUMP_KEYS, "[pump]");
+    if let Some(v) = get(t, "max_rate_factor") {
+        match as_number(rep, v, "`max_rate_factor`") {
+            Some(f) if f > 1.0 => out.max_rate_factor = Some(f),
+            Some(_) => rep.error_hint(
+                span(v),
+                "`max_rate_factor` must be greater than 1",
+                "e.g. 2 refuses more than doubling the rate",
+            ),
+            None => {}
+        }
+    }
+    if let Some(v) = get(t, "max_rate_step") {
+        match as_number(rep, v, "`max_rate_step`") {
+            Some(f) if f > 0.0 => out.max_rate_step = Some(f),
+            Some(_) => rep.error(span(v), "`max_rate_step` (mL/h) must be positive"),
+            None => {}
+        }
+    }
+    if let Some(v) = get(t, "rate_change") {
+        match as_str(rep, v, "`rate_change`") {
+            Some("deny") => out.rate_change_action = Some(Action::Deny),
+            Some("alert") => out.rate_change_action = Some(Action::Allow),
+            Some(other) => rep.error_hint(
+                span(v),
+                format!("`rate_change` cannot be `{other}`"),
+                "use \"deny\" or \"alert\"",
+            ),
+            None => {}
+        }
+    }
+    if let Some(v) = get(t, "max_changes") {
+        match as_number(rep, v, "`max_changes`") {
+            Some(n)
+                if n.fract() == 0.0
+                    && (1.0..=crate::pump::MAX_CHANGE_HISTORY as f64).contains(&n) =>
+            {
+                out.max_changes = Some(n as usize)
+            }
+            Some(_) => rep.error(
+                span(v),
+                format!(
+                    "`max_changes` must be a whole number from 1 to {}",
+                    crate::pump::MAX_CHANGE_HISTORY
+                ),
+            ),
+            None => {}
+        }
+    }
+    out.change_window_ms = 60_000;
+    if let Some(v) = get(t, "change_window") {
+        match as_str(rep, v, "`change_window`").map(|s| (s, parse_duration_ms(s))) {
+            Some((_, Some(ms))) if ms > 0 => out.change_window_ms = ms,
+            Some((s, _)) => rep.error_hint(
+                span(v),
+                format!("`{s}` is not a duration"),
+                "write e.g. \"1m\", \"30s\"",
+            ),
+            None => {}
+        }
+    }
+    for (key, slot) in [
+        ("approved_drug_libraries", &mut out.approved_drug_libraries),
+        ("approved_firmware", &mut out.approved_firmware),
+    ] {
+        let Some(v) = get(t, key) else { continue };
+        for (text, s) in string_list(rep, v, &format!("`{key}`")).unwrap_or_default() {
+            let mut digest = [0u8; 32];
+            match hex::decode_to_slice(text.trim(), &mut digest) {
+                Ok(()) => slot.push(digest),
+                Err(_) => rep.error_hint(
+                    s,
+                    format!("`{text}` is not a SHA-256 digest"),
+                    "64 hexadecimal digits",
+                ),
+            }
+        }
+    }
+    if let Some(v) = get(t, "config_keys") {
+        out.config_keys = string_list(rep, v, "`config_keys`")
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(s, _)| s.to_owned())
+            .collect();
     }
 }
 

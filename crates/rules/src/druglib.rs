@@ -3,7 +3,6 @@
 
 use wardgate_hl7::{InfusionOrder, OrderControl, Quantity};
 
-
 use crate::units::{self, Kind, Unit, UnitError};
 use crate::verdict::Action;
 
@@ -177,9 +176,8 @@ fn resolve(q: &Quantity<'_>, drug: &str, slot: Slot, what: &str) -> Result<Given
         hl7_error: hl7_error::DATA_TYPE,
         application_code: Some(piv::OUTSIDE_ALLOWABLE_RANGE),
     })?;
-    let unit = units::resolve_coded(&q.units).map_err(|e| {
-        violation(format!("{drug} {what} units: {e}"), piv::UNITS_MISMATCH)
-    })?;
+    let unit = units::resolve_coded(&q.units)
+        .map_err(|e| violation(format!("{drug} {what} units: {e}"), piv::UNITS_MISMATCH))?;
     Ok(Given {
         slot,
         value,
@@ -303,7 +301,11 @@ impl DrugLibrary {
                 format!(
                     "{} has no limits for care area {:?}",
                     drug.id,
-                    if area.is_empty() { "(none given)" } else { area }
+                    if area.is_empty() {
+                        "(none given)"
+                    } else {
+                        area
+                    }
                 ),
                 piv::CARE_AREA_MISMATCH,
             ));

@@ -16,6 +16,8 @@ use crate::verdict::{Action, Denial, Mode, Permit, Verdict};
 pub enum Protocol {
     /// HL7 v2 over MLLP.
     Hl7,
+    /// The wardgate pump protocol.
+    Pump,
 }
 
 /// A message type pattern: `RGV^O15`, or `ADT^*` for any trigger event.
@@ -49,6 +51,12 @@ pub struct Rule {
     pub(crate) sending_application: Option<TextCondition>,
     pub(crate) sending_facility: Option<TextCondition>,
     pub(crate) fields: Vec<(Path, TextCondition)>,
+    /// Pump rules: the commands the rule applies to (empty = any).
+    pub(crate) commands: Vec<wardgate_pump::CommandCode>,
+    /// Pump rules: pump serials.
+    pub(crate) devices: Option<TextCondition>,
+    /// Pump rules: channels.
+    pub(crate) channels: Option<Vec<u8>>,
     pub(crate) drug_library: bool,
     pub(crate) hl7_error: u16,
     pub(crate) application_code: Option<u16>,
@@ -81,6 +89,8 @@ pub struct RuleSet {
     pub rules: Vec<Rule>,
     /// The drug library rules with `drug_library = true` check orders against.
     pub library: DrugLibrary,
+    /// Pump-protocol settings (`[pump]`).
+    pub pump: crate::pump::PumpPolicy,
     /// Test cases declared beside the rules.
     pub tests: Vec<RuleTest>,
 }
@@ -123,6 +133,27 @@ impl Rule {
                 return false;
             }
         }
+        if !self.matches_sender(sender) {
+            return false;
+        }
+        for (cond, value) in [
+            (&self.sending_application, &env.application),
+            (&self.sending_facility, &env.facility),
+        ] {
+            if let Some(c) = cond {
+                if !c.holds(value.as_deref()) {
+                    return false;
+                }
+            }
+        }
+        self.fields.iter().all(|(path, cond)| {
+            let text = text_of(msg.get(path));
+            cond.holds(text.as_deref())
+        })
+    }
+
+    /// Address and certificate conditions, shared by every protocol.
+    pub(crate) fn matches_sender(&self, sender: &Sender) -> bool {
         if let Some(a) = &self.address {
             if !a.holds(sender.address) {
                 return false;
@@ -141,23 +172,10 @@ impl Rule {
                 return false;
             }
         }
-        for (cond, value) in [
-            (&self.sending_application, &env.application),
-            (&self.sending_facility, &env.facility),
-        ] {
-            if let Some(c) = cond {
-                if !c.holds(value.as_deref()) {
-                    return false;
-                }
-            }
-        }
-        self.fields.iter().all(|(path, cond)| {
-            let text = text_of(msg.get(path));
-            cond.holds(text.as_deref())
-        })
+        true
     }
 
-    fn denial(&self, reason: String) -> Denial {
+    pub(crate) fn denial_for(&self, reason: String) -> Denial {
         Denial {
             rule: self.id.clone(),
             reason,
@@ -169,7 +187,7 @@ impl Rule {
     /// What this rule says about a message it matched.
     fn decide(&self, msg: &Message<'_>, library: &DrugLibrary) -> Verdict {
         match self.action {
-            Action::Deny => Verdict::Deny(self.denial(self.description.clone())),
+            Action::Deny => Verdict::Deny(self.denial_for(self.description.clone())),
             Action::Allow if !self.drug_library => Verdict::Permit(Permit {
                 rule: Some(self.id.clone()),
                 alerts: Vec::new(),
