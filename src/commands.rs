@@ -10,7 +10,7 @@ use wardgate_hl7::ParseLimits;
 use wardgate_proxy::audit::AuditLog;
 use wardgate_proxy::config::Config;
 use wardgate_proxy::{Proxy, RouteSpec};
-use wardgate_rules::{RuleSet, RuleSource, compile};
+use wardgate_rules::{RuleSet, RuleSource, compile, load_rule_files};
 
 use crate::defaults;
 
@@ -44,22 +44,23 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// Read rule files (or embedded ones, named `embedded:...`).
+/// Read rule files and what they `include` (or embedded ones, named `embedded:...`).
 pub fn rule_sources(paths: &[PathBuf]) -> Result<Vec<RuleSource>> {
-    paths
-        .iter()
-        .map(|p| {
-            let name = p.display().to_string();
-            if let Some((_, text)) = defaults::EMBEDDED_RULES.iter().find(|(n, _)| *n == name) {
-                return Ok(RuleSource {
-                    name: Arc::from(name),
-                    text: (*text).to_owned(),
-                    dir: None,
-                });
-            }
-            RuleSource::from_file(p).with_context(|| format!("reading rule file {}", p.display()))
-        })
-        .collect()
+    let mut sources = Vec::new();
+    let mut files = Vec::new();
+    for p in paths {
+        let name = p.display().to_string();
+        match defaults::EMBEDDED_RULES.iter().find(|(n, _)| *n == name) {
+            Some((_, text)) => sources.push(RuleSource {
+                name: Arc::from(name),
+                text: (*text).to_owned(),
+                dir: None,
+            }),
+            None => files.push(p.clone()),
+        }
+    }
+    sources.extend(load_rule_files(&files).context("reading rule files")?);
+    Ok(sources)
 }
 
 fn compile_rules(paths: &[PathBuf]) -> Result<RuleSet> {

@@ -44,12 +44,53 @@ impl RuleSource {
     }
 }
 
+/// Most rule files one set may pull in through `include`.
+pub const MAX_RULE_FILES: usize = 64;
+
+/// Read rule files and, transitively, the files their top-level `include = [...]` names
+/// (relative to the including file), each file once. A malformed file is still returned, so
+/// that [`compile`] reports its problems with positions.
+pub fn load_rule_files(paths: &[PathBuf]) -> std::io::Result<Vec<RuleSource>> {
+    let mut out: Vec<RuleSource> = Vec::new();
+    let mut seen: Vec<PathBuf> = Vec::new();
+    let mut queue: std::collections::VecDeque<PathBuf> = paths.iter().cloned().collect();
+    while let Some(path) = queue.pop_front() {
+        let canonical = std::fs::canonicalize(&path)?;
+        if seen.contains(&canonical) {
+            continue;
+        }
+        if seen.len() >= MAX_RULE_FILES {
+            return Err(std::io::Error::other(format!(
+                "more than {MAX_RULE_FILES} rule files (include loop?)"
+            )));
+        }
+        seen.push(canonical);
+        let source = RuleSource::from_file(&path)?;
+        if let Ok(doc) = DeTable::parse(&source.text) {
+            if let Some(DeValue::Array(items)) = get(doc.get_ref(), "include").map(|v| v.get_ref())
+            {
+                for item in items.iter() {
+                    if let DeValue::String(p) = item.get_ref() {
+                        let p = PathBuf::from(p.as_ref());
+                        queue.push_back(match &source.dir {
+                            Some(dir) if p.is_relative() => dir.join(p),
+                            _ => p,
+                        });
+                    }
+                }
+            }
+        }
+        out.push(source);
+    }
+    Ok(out)
+}
+
 /// Largest number of rules, drugs or tests one rule set may hold.
 pub const MAX_ITEMS: usize = 10_000;
 /// Longest regular expression accepted in `matches` (bytes of compiled program).
 pub const MAX_REGEX_SIZE: usize = 1 << 20;
 
-const TOP_KEYS: &[&str] = &["policy", "rule", "drug", "test", "pump"];
+const TOP_KEYS: &[&str] = &["policy", "rule", "drug", "test", "pump", "include"];
 const POLICY_KEYS: &[&str] = &["name", "description", "default", "unknown_drug"];
 const RULE_KEYS: &[&str] = &[
     "id",
@@ -101,6 +142,7 @@ const TEST_KEYS: &[&str] = &[
     "name",
     "message",
     "message_text",
+    "frames",
     "sender",
     "expect",
     "rule",
@@ -139,6 +181,10 @@ pub fn compile(sources: &[RuleSource]) -> Result<RuleSet, Diagnostics> {
             if let Some(t) = as_table(&mut rep, p, "[policy]") {
                 compile_policy(&mut rep, t, &mut set, &mut default_from);
             }
+        }
+        if let Some(v) = get(doc, "include") {
+            // Read by `load_rule_files`; here only its shape is checked.
+            string_list(&mut rep, v, "`include`");
         }
         if let Some(p) = get(doc, "pump") {
             if let Some(t) = as_table(&mut rep, p, "[pump]") {
@@ -666,6 +712,10 @@ fn compile_pump_policy(rep: &mut Reporter<'_>, t: &DeTable<'_>, out: &mut crate:
         ("approved_firmware", &mut out.approved_firmware),
     ] {
         let Some(v) = get(t, key) else { continue };
+        // An empty list is meaningful here: nothing is approved.
+        if matches!(v.get_ref(), DeValue::Array(a) if a.is_empty()) {
+            continue;
+        }
         for (text, s) in string_list(rep, v, &format!("`{key}`")).unwrap_or_default() {
             let mut digest = [0u8; 32];
             match hex::decode_to_slice(text.trim(), &mut digest) {
@@ -1109,25 +1159,32 @@ fn compile_test(
     check_keys(rep, t, TEST_KEYS, "[[test]]");
     let mut ok = true;
     let name = required_str(rep, t, sp, "name", "[[test]]");
-    let message = match (get(t, "message"), get(t, "message_text")) {
-        (Some(v), None) => as_str(rep, v, "`message`").map(|p| {
-            let path = PathBuf::from(p);
-            TestMessage::File(match &source.dir {
-                Some(dir) if path.is_relative() => dir.join(path),
-                _ => path,
-            })
-        }),
-        (None, Some(v)) => as_str(rep, v, "`message_text`")
-            .map(|s| TestMessage::Inline(to_segment_terminators(s.trim_start().as_bytes()))),
-        (Some(v), Some(_)) => {
-            rep.error(span(v), "[[test]] has both `message` and `message_text`");
-            None
+    let resolve = |p: &str| {
+        let path = PathBuf::from(p);
+        match &source.dir {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path,
         }
-        (None, None) => {
+    };
+    let message = match (get(t, "message"), get(t, "message_text"), get(t, "frames")) {
+        (Some(v), None, None) => as_str(rep, v, "`message`").map(|p| TestMessage::File(resolve(p))),
+        (None, Some(v), None) => as_str(rep, v, "`message_text`")
+            .map(|s| TestMessage::Inline(to_segment_terminators(s.trim_start().as_bytes()))),
+        (None, None, Some(v)) => string_list(rep, v, "`frames`").map(|list| {
+            TestMessage::PumpFrames(list.into_iter().map(|(p, _)| resolve(p)).collect())
+        }),
+        (None, None, None) => {
             rep.error_hint(
                 sp.clone(),
                 "[[test]] has no message",
-                "add `message = \"path/to/fixture.hl7\"` or `message_text = '''MSH|...'''`",
+                "add `message = \"path/to/fixture.hl7\"`, `message_text = \'\'\'MSH|...\'\'\'` or `frames = [\"pump-frame.wpp\"]`",
+            );
+            None
+        }
+        _ => {
+            rep.error(
+                sp.clone(),
+                "[[test]] takes one of `message`, `message_text` and `frames`",
             );
             None
         }

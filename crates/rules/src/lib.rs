@@ -17,7 +17,9 @@ mod toml_read;
 pub mod units;
 mod verdict;
 
-pub use compile::{MAX_ITEMS, MAX_REGEX_SIZE, RuleSource, compile};
+pub use compile::{
+    MAX_ITEMS, MAX_REGEX_SIZE, MAX_RULE_FILES, RuleSource, compile, load_rule_files,
+};
 pub use condition::{AddressCondition, TextCondition};
 pub use diag::{Diagnostic, Diagnostics};
 pub use druglib::{CareAreaLimits, Drug, DrugLibrary, Limit, Violation};

@@ -17,6 +17,9 @@ pub enum TestMessage {
     File(PathBuf),
     /// Inline text; line ends become `\r` segment terminators.
     Inline(Vec<u8>),
+    /// Pump protocol frames (binary files), replayed in order one second apart: requests are
+    /// judged, the pump's responses feed the state; the expectation is about the last request.
+    PumpFrames(Vec<PathBuf>),
 }
 
 /// One declared test case.
@@ -71,6 +74,9 @@ impl RuleTest {
             TestMessage::Inline(bytes) => bytes.clone(),
             TestMessage::File(path) => std::fs::read(path)
                 .map_err(|e| format!("cannot read message file {}: {e}", path.display()))?,
+            TestMessage::PumpFrames(_) => {
+                return Err("a pump test has frames, not a message".into());
+            }
         };
         Ok(to_segment_terminators(&bytes))
     }
@@ -85,11 +91,34 @@ impl RuleTest {
         }
     }
 
+    fn pump_verdict(&self, rules: &RuleSet, files: &[PathBuf]) -> Result<Verdict, String> {
+        let mut state = crate::pump::PumpState::new(1024);
+        let mut last = None;
+        for (i, path) in files.iter().enumerate() {
+            let bytes = std::fs::read(path)
+                .map_err(|e| format!("cannot read frame file {}: {e}", path.display()))?;
+            let frame = wardgate_pump::Frame::parse(&bytes)
+                .map_err(|e| format!("{} does not parse: {e}", path.display()))?;
+            let now_ms = (i as u64) * 1000;
+            if frame.header.flags.response {
+                rules.observe_pump(&frame, now_ms, &mut state);
+            } else {
+                last = Some(rules.evaluate_pump(&frame, &self.sender, now_ms, &mut state));
+            }
+        }
+        last.ok_or_else(|| "the test has no request frame".to_owned())
+    }
+
     fn check(&self, rules: &RuleSet, limits: &ParseLimits) -> Result<(), String> {
-        let bytes = self.load()?;
-        let msg = Message::parse(&bytes, limits)
-            .map_err(|e| format!("the test message does not parse: {e}"))?;
-        let verdict = rules.evaluate_hl7(&msg, &self.sender);
+        let verdict = match &self.message {
+            TestMessage::PumpFrames(files) => self.pump_verdict(rules, files)?,
+            _ => {
+                let bytes = self.load()?;
+                let msg = Message::parse(&bytes, limits)
+                    .map_err(|e| format!("the test message does not parse: {e}"))?;
+                rules.evaluate_hl7(&msg, &self.sender)
+            }
+        };
         let got = if verdict.forwards() {
             Action::Allow
         } else {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use wardgate_hl7::ParseLimits;
-use wardgate_rules::{RuleSource, compile};
+use wardgate_rules::{compile, load_rule_files};
 
 fn rule_dirs() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
@@ -29,10 +29,7 @@ fn every_shipped_rule_set_passes_its_tests() {
             .filter(|p| p.extension().is_some_and(|e| e == "toml"))
             .collect();
         files.sort();
-        let sources: Vec<RuleSource> = files
-            .iter()
-            .map(|f| RuleSource::from_file(f).expect("readable rule file"))
-            .collect();
+        let sources = load_rule_files(&files).expect("readable rule files");
         let set = compile(&sources).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         assert!(!set.tests.is_empty(), "{} declares no tests", dir.display());
         let outcomes = set.run_tests(&ParseLimits::default());
