@@ -2,6 +2,8 @@
 //! rules (or others), and an in-memory audit log to assert on.
 #![allow(dead_code)]
 
+pub mod pump;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

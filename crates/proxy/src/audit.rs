@@ -24,10 +24,10 @@ pub struct AuditRecord {
     pub cert_subject: Option<String>,
     /// `inbound` (sender to upstream) or `outbound` (upstream reply to sender).
     pub direction: &'static str,
-    /// MSH-9.1^MSH-9.2 when readable.
+    /// MSH-9.1^MSH-9.2 when readable; on pump routes the command name (`PROGRAM-INFUSION`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_type: Option<String>,
-    /// MSH-10 when readable.
+    /// MSH-10 when readable; on pump routes `<device serial>/<channel>#<sequence>`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control_id: Option<String>,
     /// allow, deny, audit-deny, malformed, fail-open, upstream-unavailable, unmatched-ack,
@@ -50,10 +50,11 @@ pub struct AuditRecord {
     pub audit: Vec<String>,
     /// Whether the message's bytes went to the other side.
     pub forwarded: bool,
-    /// SHA-256 of the message payload (hex), so a message can be matched without storing it.
+    /// SHA-256 of the message payload (hex; on pump routes of the whole frame), so a message can
+    /// be matched without storing it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
-    /// Payload size in bytes.
+    /// Payload size in bytes (on pump routes, the whole frame).
     pub bytes: usize,
 }
 

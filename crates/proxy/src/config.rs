@@ -44,6 +44,8 @@ pub struct AuditConfig {
 pub enum RouteProtocol {
     /// HL7 v2 over MLLP.
     Hl7,
+    /// The wardgate pump protocol (WPP v1, docs/pump-protocol.md), controller to infusion pump.
+    Pump,
 }
 
 /// What to do with a message that cannot be inspected (does not parse).
@@ -106,7 +108,8 @@ pub struct RouteConfig {
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Largest message (MLLP payload) accepted, in bytes.
+    /// Largest message accepted, in bytes: the MLLP payload on HL7 routes, the whole frame
+    /// (header, payload and CRC) on pump routes.
     pub max_message_bytes: usize,
     /// A connection with no traffic for this long is closed.
     #[serde(with = "duration")]
@@ -125,6 +128,8 @@ pub struct Limits {
     pub ack_timeout: Duration,
     /// Most messages awaiting an upstream acknowledgement on one connection.
     pub max_outstanding: usize,
+    /// Pump routes: most (pump, channel) pairs whose state the stateful rules remember.
+    pub max_tracked_channels: usize,
 }
 
 impl Default for Limits {
@@ -137,6 +142,7 @@ impl Default for Limits {
             upstream_connect_timeout: Duration::from_secs(5),
             ack_timeout: Duration::from_secs(60),
             max_outstanding: 64,
+            max_tracked_channels: 100_000,
         }
     }
 }
@@ -293,10 +299,16 @@ impl Config {
                     ),
                 ));
             }
-            if l.max_connections == 0 || l.max_outstanding == 0 {
+            if l.max_connections == 0 || l.max_outstanding == 0 || l.max_tracked_channels == 0 {
                 return Err(invalid(
                     &r.name,
-                    "limits.max_connections and limits.max_outstanding must be at least 1".into(),
+                    "limits.max_connections, limits.max_outstanding and limits.max_tracked_channels must be at least 1".into(),
+                ));
+            }
+            if r.protocol == RouteProtocol::Pump && r.allow_lf_terminators {
+                return Err(invalid(
+                    &r.name,
+                    "allow_lf_terminators applies to HL7 routes only".into(),
                 ));
             }
             for (what, d) in [
@@ -413,6 +425,24 @@ rules = ["rules/pcd03/policy.toml"]
             .unwrap_err()
             .to_string();
         assert!(err.contains("not a duration"), "{err}");
+    }
+
+    #[test]
+    fn a_pump_route_parses_with_its_own_limits() {
+        let text = MINIMAL.replace("protocol = \"hl7\"", "protocol = \"pump\"");
+        let text = format!("{text}[route.limits]\nmax_tracked_channels = 10\n");
+        let c = Config::parse(&text, "t.toml", None).unwrap();
+        assert_eq!(c.routes[0].protocol, RouteProtocol::Pump);
+        assert_eq!(c.routes[0].limits.max_tracked_channels, 10);
+        let bad = text.replace("= 10", "= 0");
+        let err = Config::parse(&bad, "t.toml", None).unwrap_err().to_string();
+        assert!(err.contains("max_tracked_channels"), "{err}");
+        let lf = MINIMAL.replace(
+            "protocol = \"hl7\"",
+            "protocol = \"pump\"\nallow_lf_terminators = true",
+        );
+        let err = Config::parse(&lf, "t.toml", None).unwrap_err().to_string();
+        assert!(err.contains("HL7 routes only"), "{err}");
     }
 
     #[test]

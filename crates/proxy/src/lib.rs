@@ -11,6 +11,8 @@ pub mod hl7_conn;
 pub mod identity;
 pub mod io;
 pub mod pki;
+pub mod pump_conn;
+mod pump_sim;
 pub mod route;
 pub mod server;
 pub mod sim;

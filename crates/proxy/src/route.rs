@@ -1,14 +1,15 @@
 //! A route at run time: its configuration, compiled rules, TLS and audit sink.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio_rustls::TlsAcceptor;
 use wardgate_hl7::ParseLimits;
-use wardgate_rules::RuleSet;
+use wardgate_rules::{PumpState, RuleSet};
 
 use crate::audit::{AuditLog, AuditRecord};
-use crate::config::RouteConfig;
+use crate::config::{RouteConfig, RouteProtocol};
 use crate::telemetry;
 use crate::tls::{self, TlsError, UpstreamTlsConfig};
 
@@ -35,6 +36,10 @@ pub struct Route {
     pub parse_limits: ParseLimits,
     audit: Arc<AuditLog>,
     nack_seq: AtomicU64,
+    /// Pump routes: what the stateful rules remember, shared by every connection of the route.
+    pump_state: Option<Mutex<PumpState>>,
+    /// Origin of the monotonic clock the pump rules are given (`now_ms`).
+    epoch: Instant,
 }
 
 impl std::fmt::Debug for Route {
@@ -60,7 +65,11 @@ impl Route {
             allow_lf_terminators: spec.config.allow_lf_terminators,
             ..ParseLimits::default()
         };
+        let pump_state = (spec.config.protocol == RouteProtocol::Pump)
+            .then(|| Mutex::new(PumpState::new(spec.config.limits.max_tracked_channels)));
         Ok(Route {
+            pump_state,
+            epoch: Instant::now(),
             config: spec.config,
             rules: Arc::new(spec.rules),
             acceptor,
@@ -79,6 +88,26 @@ impl Route {
     /// A fresh control id for a reply wardgate writes itself.
     pub fn next_control_id(&self) -> String {
         format!("WG{}", self.nack_seq.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Milliseconds since the route started, from a monotonic clock (the pump rules' `now_ms`).
+    pub fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Run `f` on the route's pump state; `None` on routes of other protocols.
+    ///
+    /// The lock is held only for the duration of `f` (an evaluation or an observation), never
+    /// across an await. A poisoned lock (a panic mid-evaluation) still yields the state.
+    pub fn with_pump_state<R>(&self, f: impl FnOnce(&mut PumpState) -> R) -> Option<R> {
+        let state = self.pump_state.as_ref()?;
+        let mut guard = state.lock().unwrap_or_else(|p| p.into_inner());
+        Some(f(&mut guard))
+    }
+
+    /// How many (pump, channel) pairs the route's pump state tracks; `None` on non-pump routes.
+    pub fn pump_tracked(&self) -> Option<usize> {
+        self.with_pump_state(|s| s.tracked())
     }
 
     /// Record an audit line; a failed write is counted and logged, never silently dropped.

@@ -12,9 +12,11 @@ use tokio::task::JoinSet;
 use wardgate_rules::Sender;
 
 use crate::audit::{AuditLog, AuditRecord};
+use crate::config::RouteProtocol;
 use crate::hl7_conn::{self, Peer};
 use crate::identity::identity_of;
 use crate::io::BoxedIo;
+use crate::pump_conn;
 use crate::route::{Route, RouteSpec};
 use crate::telemetry;
 use crate::tls::TlsError;
@@ -86,6 +88,11 @@ impl Proxy {
             .iter()
             .filter_map(|(r, l)| l.local_addr().ok().map(|a| (r.name().to_owned(), a)))
             .collect()
+    }
+
+    /// The bound routes, e.g. to look at a pump route's state while the proxy runs.
+    pub fn routes(&self) -> Vec<Arc<Route>> {
+        self.routes.iter().map(|(r, _)| r.clone()).collect()
     }
 
     /// Serve until `shutdown` completes; then stop accepting, let every connection finish the
@@ -200,7 +207,10 @@ async fn handle(
     };
     let peer = Peer { id, addr, sender };
     tracing::debug!(route = %route.name(), conn = id, %addr, "connection accepted");
-    hl7_conn::serve(route, peer, io, shutdown).await;
+    match route.config.protocol {
+        RouteProtocol::Hl7 => hl7_conn::serve(route, peer, io, shutdown).await,
+        RouteProtocol::Pump => pump_conn::serve(route, peer, io, shutdown).await,
+    }
 }
 
 /// A short, bounded label for a handshake failure (metrics labels must not be free text).

@@ -1,5 +1,6 @@
 //! Simulated peers for tests, benchmarks and `wardgate demo`: a pump gateway that acknowledges
-//! what it receives, and an MLLP client (the EHR side), both over plaintext or TLS.
+//! what it receives, and an MLLP client (the EHR side), both over plaintext or TLS; for pump
+//! routes, a simulated infusion pump ([`PumpDevice`]) and a pump controller ([`PumpClient`]).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,8 @@ use wardgate_hl7::{FrameKind, Header, MllpFramer, wrap};
 use crate::io::BoxedIo;
 use crate::pki::Pem;
 use crate::tls::provider;
+
+pub use crate::pump_sim::{PumpBehaviour, PumpClient, PumpDevice};
 
 /// How the simulated gateway answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

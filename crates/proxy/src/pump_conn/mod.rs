@@ -1,0 +1,511 @@
+//! One pump-protocol (WPP v1) connection: frame, parse, judge, then forward the original bytes or
+//! answer the controller with the protocol's NAK; the pump's replies, status reports and alarms
+//! flow back through the same inspection and feed the route's pump state.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use wardgate_pump::{Frame, FrameError, Header, NakReason, ParseError, ReplyTo, build_nak};
+use wardgate_rules::{Denial, Verdict};
+
+use crate::audit::AuditRecord;
+use crate::config::{FailurePolicy, Limits};
+use crate::hl7_conn::Peer;
+use crate::io::BoxedIo;
+use crate::route::Route;
+use crate::{telemetry, upstream};
+
+mod inbox;
+mod outbound;
+mod wire;
+
+use inbox::{Inbox, frame_error_kind};
+use wire::{command_name, control_id, denial_nak, expects_reply, push_bounded};
+
+/// A command forwarded to the pump whose response has not been seen yet.
+struct Outstanding {
+    sequence: u32,
+    control_id: String,
+    sent: Instant,
+}
+
+struct Upstream {
+    io: BoxedIo,
+    inbox: Inbox,
+}
+
+/// Why a connection ends.
+#[derive(Debug)]
+enum Close {
+    /// Orderly: EOF, idle, shutdown.
+    Done,
+    /// Something went wrong; already audited or logged.
+    Abort,
+}
+
+struct Driver {
+    route: Arc<Route>,
+    peer: Peer,
+    client: BoxedIo,
+    inbox: Inbox,
+    upstream: Option<Upstream>,
+    /// Forwarded commands the pump owes a response (HELLO, STATUS, ack-requested): the ack
+    /// timeout runs on these, and losing the pump with any of them closes the connection.
+    awaiting: VecDeque<Outstanding>,
+    /// Forwarded commands without ack-requested: the pump answers only to refuse them, so a NAK
+    /// can still be matched; bounded, oldest forgotten first.
+    unanswered: VecDeque<Outstanding>,
+    /// Sequence numbers of the pump's own requests (ALARM) awaiting the controller's ACK; bounded.
+    pump_requests: VecDeque<u32>,
+    last_activity: Instant,
+}
+
+/// Serve one controller connection until it closes, idles out, or shutdown drains it.
+pub async fn serve(
+    route: Arc<Route>,
+    peer: Peer,
+    client: BoxedIo,
+    shutdown: watch::Receiver<bool>,
+) {
+    let max = route.config.limits.max_message_bytes;
+    let mut driver = Driver {
+        route,
+        peer,
+        client,
+        inbox: Inbox::new(max),
+        upstream: None,
+        awaiting: VecDeque::new(),
+        unanswered: VecDeque::new(),
+        pump_requests: VecDeque::new(),
+        last_activity: Instant::now(),
+    };
+    let _ = driver.run(shutdown).await;
+    if let Some(mut up) = driver.upstream.take() {
+        let _ = up.io.shutdown().await;
+    }
+    let _ = driver.client.shutdown().await;
+}
+
+/// Read from the upstream into its inbox; pending forever when there is no upstream yet.
+async fn read_upstream(up: Option<&mut Upstream>) -> std::io::Result<usize> {
+    match up {
+        Some(up) => up.inbox.read_from(&mut up.io).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Driver {
+    fn base_record(&self, direction: &'static str) -> AuditRecord {
+        AuditRecord {
+            connection: self.peer.id,
+            peer: self.peer.addr.to_string(),
+            cert_subject: self
+                .peer
+                .sender
+                .certificate
+                .as_ref()
+                .and_then(|c| c.common_name.clone()),
+            direction,
+            ..AuditRecord::default()
+        }
+    }
+
+    fn connection_event(&self, direction: &'static str, verdict: &'static str, reason: String) {
+        let mut rec = self.base_record(direction);
+        rec.verdict = verdict;
+        rec.reason = Some(reason);
+        self.route.audit(rec);
+    }
+
+    async fn run(&mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), Close> {
+        let limits = self.route.config.limits;
+        let mut client_open = true;
+        let mut draining = *shutdown.borrow();
+        let timer = tokio::time::sleep_until(self.deadline(true, limits));
+        tokio::pin!(timer);
+        loop {
+            // Stop when the client is gone or drained and the pump owes no response.
+            let reading_client = client_open && (!draining || self.inbox.pending());
+            if !reading_client && self.awaiting.is_empty() {
+                return Ok(());
+            }
+            let deadline = self.deadline(reading_client, limits);
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
+            }
+            tokio::select! {
+                r = self.inbox.read_from(&mut self.client), if reading_client => {
+                    let n = r.map_err(|_| Close::Abort)?;
+                    if n == 0 {
+                        client_open = false;
+                        if self.inbox.pending() {
+                            telemetry::parse_error(self.route.name(), "truncated");
+                            self.connection_event("inbound", "closed",
+                                "controller closed the connection in the middle of a frame; nothing of it was forwarded".into());
+                        }
+                        continue;
+                    }
+                    self.last_activity = Instant::now();
+                    self.drain_inbound().await?;
+                }
+                r = read_upstream(self.upstream.as_mut()) => {
+                    match r {
+                        Ok(n) if n > 0 => {
+                            self.last_activity = Instant::now();
+                            self.drain_outbound().await?;
+                        }
+                        _ => self.upstream_gone("the pump closed the connection")?,
+                    }
+                }
+                _ = &mut timer => self.on_deadline(reading_client, limits)?,
+                _ = shutdown.changed(), if !draining => draining = true,
+            }
+        }
+    }
+
+    fn deadline(&self, reading_client: bool, limits: Limits) -> Instant {
+        let mut deadline = self.last_activity + limits.idle_timeout;
+        if let Some(started) = self.inbox.frame_started().filter(|_| reading_client) {
+            deadline = deadline.min(started + limits.frame_timeout);
+        }
+        if let Some(first) = self.awaiting.front() {
+            deadline = deadline.min(first.sent + limits.ack_timeout);
+        }
+        if let Some(started) = self.upstream.as_ref().and_then(|u| u.inbox.frame_started()) {
+            deadline = deadline.min(started + limits.frame_timeout);
+        }
+        deadline
+    }
+
+    fn on_deadline(&mut self, reading_client: bool, limits: Limits) -> Result<(), Close> {
+        let now = Instant::now();
+        if self
+            .awaiting
+            .front()
+            .is_some_and(|first| now >= first.sent + limits.ack_timeout)
+        {
+            self.lose_outstanding("the pump did not respond in time");
+            return Err(Close::Abort);
+        }
+        if let Some(started) = self.inbox.frame_started().filter(|_| reading_client) {
+            if now >= started + limits.frame_timeout {
+                telemetry::parse_error(self.route.name(), "frame-timeout");
+                self.connection_event(
+                    "inbound",
+                    "closed",
+                    format!(
+                        "frame not completed within {:?}; nothing of it was forwarded",
+                        limits.frame_timeout
+                    ),
+                );
+                return Err(Close::Abort);
+            }
+        }
+        if self
+            .upstream
+            .as_ref()
+            .and_then(|u| u.inbox.frame_started())
+            .is_some_and(|s| now >= s + limits.frame_timeout)
+        {
+            return self.upstream_gone("the pump did not complete a frame in time");
+        }
+        if now >= self.last_activity + limits.idle_timeout {
+            tracing::debug!(route = %self.route.name(), conn = self.peer.id, "idle timeout");
+            return Err(Close::Done);
+        }
+        Ok(())
+    }
+
+    /// Every forwarded command the pump owed a response is audited as lost; the controller
+    /// connection then closes, so the controller re-queries instead of assuming an outcome.
+    fn lose_outstanding(&mut self, why: &str) {
+        telemetry::upstream_failure(self.route.name(), "lost");
+        for o in std::mem::take(&mut self.awaiting) {
+            let mut rec = self.base_record("inbound");
+            rec.verdict = "upstream-lost";
+            rec.control_id = Some(o.control_id);
+            rec.reason = Some(format!("{why}; no response reached the controller"));
+            rec.forwarded = true;
+            self.route.audit(rec);
+        }
+    }
+
+    fn upstream_gone(&mut self, why: &str) -> Result<(), Close> {
+        self.upstream = None;
+        self.unanswered.clear();
+        self.pump_requests.clear();
+        if self.awaiting.is_empty() {
+            return Ok(());
+        }
+        self.lose_outstanding(why);
+        Err(Close::Abort)
+    }
+
+    async fn drain_inbound(&mut self) -> Result<(), Close> {
+        loop {
+            match self.inbox.next() {
+                Ok(Some(bytes)) => self.inbound_frame(bytes).await?,
+                Ok(None) => return Ok(()),
+                Err(e) => return self.inbound_framing_error(e).await,
+            }
+        }
+    }
+
+    /// The envelope is broken: nothing is forwarded and the stream cannot be resynchronised.
+    /// A bad CRC under a readable header is answered NAK 2 first (§4.4); then the connection closes.
+    async fn inbound_framing_error(&mut self, e: FrameError) -> Result<(), Close> {
+        telemetry::parse_error(self.route.name(), frame_error_kind(&e));
+        let mut rec = self.base_record("inbound");
+        rec.verdict = "closed";
+        rec.reason = Some(format!(
+            "{e}; connection closed, nothing of the frame was forwarded"
+        ));
+        let header = match e {
+            FrameError::BadCrc { .. } => self.inbox.header().filter(|h| !h.flags.response),
+            _ => None,
+        };
+        if let Some(h) = &header {
+            rec.message_type = Some(command_name(h.code));
+            rec.control_id = Some(control_id(h));
+        }
+        self.route.audit(rec);
+        if let Some(h) = header {
+            let nak = build_nak(&ReplyTo::from(&h), NakReason::CRC, Some(&e.to_string()));
+            let _ = send(&mut self.client, &nak).await;
+        }
+        Err(Close::Abort)
+    }
+
+    async fn inbound_frame(&mut self, bytes: Vec<u8>) -> Result<(), Close> {
+        let started = std::time::Instant::now();
+        let mut rec = self.base_record("inbound");
+        rec.bytes = bytes.len();
+        rec.sha256 = Some(hex::encode(Sha256::digest(&bytes)));
+        let route = self.route.clone();
+        let frame = match Frame::parse(&bytes) {
+            Ok(f) => f,
+            Err(e) => return self.inbound_malformed(&bytes, e, rec).await,
+        };
+        let h = frame.header;
+        rec.message_type = Some(command_name(h.code));
+        rec.control_id = Some(control_id(&h));
+        if h.flags.response {
+            return self.inbound_response(&bytes, &h, rec).await;
+        }
+        let now = route.now_ms();
+        let verdict = route
+            .with_pump_state(|state| {
+                route
+                    .rules
+                    .evaluate_pump(&frame, &self.peer.sender, now, state)
+            })
+            .unwrap_or_else(|| {
+                Verdict::Deny(Denial {
+                    rule: "wardgate".into(),
+                    reason: "the route keeps no pump state".into(),
+                    hl7_error: 207,
+                    application_code: None,
+                })
+            });
+        telemetry::inspection_time(route.name(), started.elapsed());
+        if let Some(rule) = verdict.rule() {
+            telemetry::rule_verdict(route.name(), rule, verdict.label());
+        }
+        match verdict {
+            Verdict::Permit(p) => {
+                rec.verdict = if p.audit.is_empty() {
+                    "allow"
+                } else {
+                    "audit-deny"
+                };
+                rec.rule = p.rule.as_deref().map(str::to_owned);
+                rec.alerts = p.alerts;
+                rec.audit = p
+                    .audit
+                    .iter()
+                    .map(|d| format!("{}: {}", d.rule, d.reason))
+                    .collect();
+                self.forward(&bytes, &h, rec).await
+            }
+            Verdict::Deny(d) => {
+                rec.verdict = "deny";
+                rec.rule = Some(d.rule.to_string());
+                rec.reason = Some(d.reason.clone());
+                rec.code = d.application_code;
+                telemetry::refusal(
+                    route.name(),
+                    d.application_code
+                        .map_or_else(|| "policy".to_owned(), |c| c.to_string()),
+                );
+                let (reason, text) = denial_nak(&d);
+                self.nak(&h, reason, &text, rec).await
+            }
+        }
+    }
+
+    /// A frame whose envelope is sound but whose header or TLVs break the spec.
+    async fn inbound_malformed(
+        &mut self,
+        bytes: &[u8],
+        error: ParseError,
+        mut rec: AuditRecord,
+    ) -> Result<(), Close> {
+        telemetry::parse_error(self.route.name(), "pump");
+        let header = Header::parse(bytes).ok();
+        if let Some(h) = &header {
+            rec.message_type = Some(command_name(h.code));
+            rec.control_id = Some(control_id(h));
+        }
+        rec.reason = Some(format!("frame does not parse: {error}"));
+        if self.route.config.failure_policy == FailurePolicy::Open {
+            rec.verdict = "fail-open";
+            tracing::warn!(route = %self.route.name(), conn = self.peer.id, %error, "forwarding an uninspectable frame (failure_policy = open)");
+            return match header {
+                Some(h) if !h.flags.response => self.forward(bytes, &h, rec).await,
+                _ => self.forward_raw(bytes, rec).await,
+            };
+        }
+        rec.verdict = "malformed";
+        match header {
+            Some(h) if !h.flags.response => {
+                let text = format!("wardgate could not parse the frame: {error}");
+                self.nak(&h, error.nak_reason(), &text, rec).await
+            }
+            Some(_) => {
+                // A response cannot be answered; drop it, the connection stays usable.
+                self.route.audit(rec);
+                Ok(())
+            }
+            None => {
+                rec.reason = Some(format!(
+                    "{}; the header does not read, so no NAK can be addressed: connection closed",
+                    rec.reason.unwrap_or_default()
+                ));
+                self.route.audit(rec);
+                Err(Close::Abort)
+            }
+        }
+    }
+
+    /// Answer the controller with a NAK; the pump never sees the command. The connection stays usable.
+    async fn nak(
+        &mut self,
+        h: &Header,
+        reason: NakReason,
+        text: &str,
+        rec: AuditRecord,
+    ) -> Result<(), Close> {
+        let nak = build_nak(&ReplyTo::from(h), reason, Some(text));
+        telemetry::message(self.route.name(), "inbound", rec.verdict, rec.bytes);
+        self.route.audit(rec);
+        send(&mut self.client, &nak).await.map_err(|_| Close::Abort)
+    }
+
+    async fn ensure_upstream(&mut self) -> Result<&mut Upstream, upstream::UpstreamError> {
+        if self.upstream.is_none() {
+            let cfg = &self.route.config;
+            let io = upstream::connect(
+                cfg.upstream,
+                self.route.upstream_tls.as_ref(),
+                cfg.limits.upstream_connect_timeout,
+            )
+            .await?;
+            self.upstream = Some(Upstream {
+                io,
+                inbox: Inbox::new(cfg.limits.max_message_bytes),
+            });
+        }
+        match self.upstream.as_mut() {
+            Some(up) => Ok(up),
+            None => Err(upstream::UpstreamError::Timeout(self.route.config.upstream)),
+        }
+    }
+
+    async fn write_upstream(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let up = self.ensure_upstream().await.map_err(|e| e.to_string())?;
+        if send(&mut up.io, bytes).await.is_err() {
+            // A stale connection (closed by the pump while idle): reconnect once.
+            self.upstream = None;
+            self.unanswered.clear();
+            self.pump_requests.clear();
+            let up = self.ensure_upstream().await.map_err(|e| e.to_string())?;
+            send(&mut up.io, bytes)
+                .await
+                .map_err(|e| format!("writing to the pump: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Forward the original command bytes; if the pump cannot take them the controller gets
+    /// NAK 7 (busy) saying why: never silence, never an ACK wardgate made up.
+    async fn forward(
+        &mut self,
+        bytes: &[u8],
+        h: &Header,
+        mut rec: AuditRecord,
+    ) -> Result<(), Close> {
+        let limits = self.route.config.limits;
+        let owed = expects_reply(h);
+        if owed && self.awaiting.len() >= limits.max_outstanding {
+            rec.verdict = "refused-backlog";
+            rec.reason = Some("too many commands await the pump's response".into());
+            let text = "wardgate: too many commands await the pump's response; resend later";
+            return self.nak(h, NakReason::BUSY, text, rec).await;
+        }
+        match self.write_upstream(bytes).await {
+            Ok(()) => {
+                rec.forwarded = true;
+                telemetry::message(self.route.name(), "inbound", rec.verdict, rec.bytes);
+                self.route.audit(rec);
+                let o = Outstanding {
+                    sequence: h.sequence,
+                    control_id: control_id(h),
+                    sent: Instant::now(),
+                };
+                if owed {
+                    self.awaiting.push_back(o);
+                } else {
+                    push_bounded(&mut self.unanswered, o, limits.max_outstanding);
+                }
+                Ok(())
+            }
+            Err(why) => {
+                telemetry::upstream_failure(self.route.name(), "unavailable");
+                rec.verdict = "upstream-unavailable";
+                rec.reason = Some(why.clone());
+                let text = format!("wardgate could not deliver the command: {why}");
+                self.nak(h, NakReason::BUSY, &text, rec).await
+            }
+        }
+    }
+
+    /// Forward bytes nothing can be addressed to (fail-open frames with no readable header,
+    /// responses): a failure to deliver closes the connection.
+    async fn forward_raw(&mut self, bytes: &[u8], mut rec: AuditRecord) -> Result<(), Close> {
+        match self.write_upstream(bytes).await {
+            Ok(()) => {
+                rec.forwarded = true;
+                telemetry::message(self.route.name(), "inbound", rec.verdict, rec.bytes);
+                self.route.audit(rec);
+                Ok(())
+            }
+            Err(why) => {
+                telemetry::upstream_failure(self.route.name(), "unavailable");
+                rec.verdict = "upstream-unavailable";
+                rec.reason = Some(why);
+                self.route.audit(rec);
+                Err(Close::Abort)
+            }
+        }
+    }
+}
+
+/// Write a whole frame and flush it: TLS may otherwise hold the last record back.
+async fn send(io: &mut BoxedIo, bytes: &[u8]) -> std::io::Result<()> {
+    io.write_all(bytes).await?;
+    io.flush().await
+}
