@@ -371,7 +371,12 @@ impl Driver {
                 let header = msg.header();
                 rec.message_type = Some(message_type(header));
                 rec.control_id = header.control_id().map(|v| v.to_text());
-                let verdict = route.rules.evaluate_hl7(&msg, &self.peer.sender);
+                let now_ms = SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                let verdict = route
+                    .rules
+                    .evaluate_hl7_at(&msg, &self.peer.sender, Some(now_ms));
                 telemetry::inspection_time(route.name(), started.elapsed());
                 if let Some(rule) = verdict.rule() {
                     telemetry::rule_verdict(route.name(), rule, verdict.label());

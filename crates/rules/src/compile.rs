@@ -91,7 +91,14 @@ pub const MAX_ITEMS: usize = 10_000;
 pub const MAX_REGEX_SIZE: usize = 1 << 20;
 
 const TOP_KEYS: &[&str] = &["policy", "rule", "drug", "test", "pump", "include"];
-const POLICY_KEYS: &[&str] = &["name", "description", "default", "unknown_drug"];
+const POLICY_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "default",
+    "unknown_drug",
+    "max_order_age",
+    "local_time_offset",
+];
 const RULE_KEYS: &[&str] = &[
     "id",
     "description",
@@ -148,6 +155,7 @@ const TEST_KEYS: &[&str] = &[
     "rule",
     "code",
     "alert",
+    "now",
 ];
 const TEST_SENDER_KEYS: &[&str] = &["address", "cert_cn", "cert_san"];
 
@@ -326,6 +334,28 @@ fn compile_policy(
     if let Some(v) = get(t, "unknown_drug") {
         if let Some(a) = action(rep, v, "`unknown_drug`") {
             set.library.unknown_drug = Some(a);
+        }
+    }
+    if let Some(v) = get(t, "max_order_age") {
+        match as_str(rep, v, "`max_order_age`").map(|s| (s, parse_duration_ms(s))) {
+            Some((_, Some(ms))) if ms > 0 => set.policy.max_order_age_ms = Some(ms),
+            Some((s, _)) => rep.error_hint(
+                span(v),
+                format!("`{s}` is not a duration"),
+                "write e.g. \"30m\"",
+            ),
+            None => {}
+        }
+    }
+    if let Some(v) = get(t, "local_time_offset") {
+        match as_str(rep, v, "`local_time_offset`").map(|s| (s, parse_offset(s))) {
+            Some((_, Some(m))) => set.policy.local_offset_minutes = m,
+            Some((s, None)) => rep.error_hint(
+                span(v),
+                format!("`{s}` is not a UTC offset"),
+                "write e.g. \"-05:00\" or \"+01:00\"",
+            ),
+            None => {}
         }
     }
 }
@@ -629,6 +659,21 @@ fn compile_rule(
         }),
         _ => None,
     }
+}
+
+/// `+HH:MM` / `-HH:MM` to minutes east of UTC.
+fn parse_offset(text: &str) -> Option<i32> {
+    let (sign, rest) = match text.trim().as_bytes().first()? {
+        b'+' => (1, text.trim().get(1..)?),
+        b'-' => (-1, text.trim().get(1..)?),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 14 && m <= 59).then_some(sign * (h * 60 + m))
 }
 
 fn parse_duration_ms(text: &str) -> Option<u64> {
@@ -1243,6 +1288,7 @@ fn compile_test(
         }
     };
     let alert = get(t, "alert").and_then(|v| as_bool(rep, v, "`alert`"));
+    let now = get(t, "now").and_then(|v| as_str(rep, v, "`now`").map(str::to_owned));
     match (ok, name, message, expect) {
         (true, Some((name, _)), Some(message), Some(expect)) => Some(RuleTest {
             name: name.to_owned(),
@@ -1253,6 +1299,7 @@ fn compile_test(
             rule,
             code,
             alert,
+            now,
         }),
         _ => None,
     }

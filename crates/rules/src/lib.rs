@@ -13,6 +13,7 @@ pub mod pump;
 mod ruleset;
 mod sender;
 mod testcase;
+pub mod time;
 mod toml_read;
 pub mod units;
 mod verdict;

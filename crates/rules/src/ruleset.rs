@@ -69,6 +69,10 @@ pub struct Policy {
     pub name: String,
     /// Verdict when no enforced rule matches.
     pub default: Action,
+    /// Orders (ORC-9) older than this are refused as stale (PIV 9022).
+    pub max_order_age_ms: Option<u64>,
+    /// The senders' UTC offset in minutes, for timestamps that carry none.
+    pub local_offset_minutes: i32,
 }
 
 impl Default for Policy {
@@ -76,6 +80,8 @@ impl Default for Policy {
         Policy {
             name: String::from("unnamed policy"),
             default: Action::Deny,
+            max_order_age_ms: None,
+            local_offset_minutes: 0,
         }
     }
 }
@@ -185,7 +191,8 @@ impl Rule {
     }
 
     /// What this rule says about a message it matched.
-    fn decide(&self, msg: &Message<'_>, library: &DrugLibrary) -> Verdict {
+    fn decide(&self, msg: &Message<'_>, set: &RuleSet, now_ms: Option<i64>) -> Verdict {
+        let library = &set.library;
         match self.action {
             Action::Deny => Verdict::Deny(self.denial_for(self.description.clone())),
             Action::Allow if !self.drug_library => Verdict::Permit(Permit {
@@ -207,6 +214,14 @@ impl Rule {
                 };
                 let mut alerts = Vec::new();
                 for order in &orders.orders {
+                    if let Some(reason) = set.stale(order.order_time.as_deref(), now_ms) {
+                        return Verdict::Deny(Denial {
+                            rule: self.id.clone(),
+                            reason,
+                            hl7_error: hl7_error::APPLICATION_ERROR,
+                            application_code: Some(crate::druglib::piv::STALE_ORDER),
+                        });
+                    }
                     match library.check(order, orders.care_area.as_deref()) {
                         Ok(mut a) => alerts.append(&mut a),
                         Err(v) => {
@@ -236,13 +251,28 @@ impl RuleSet {
     /// that match and would refuse are recorded in the permit and evaluation goes on. No clock is
     /// read and nothing panics.
     pub fn evaluate_hl7(&self, msg: &Message<'_>, sender: &Sender) -> Verdict {
+        self.evaluate_hl7_at(msg, sender, None)
+    }
+
+    /// [`RuleSet::evaluate_hl7`] with the current time (Unix milliseconds) passed in, for the
+    /// stale-order rule. Without it, the message's own MSH-7 stands for "now" (offline replay).
+    pub fn evaluate_hl7_at(
+        &self,
+        msg: &Message<'_>,
+        sender: &Sender,
+        now_unix_ms: Option<i64>,
+    ) -> Verdict {
+        let now_ms = now_unix_ms.or_else(|| {
+            let sent = msg.header().field(7)?.to_text();
+            crate::time::parse_hl7_ts(&sent, self.policy.local_offset_minutes)
+        });
         let mut audit = Vec::new();
         let env = Envelope::of(msg);
         for rule in self.rules.iter().filter(|r| r.protocol == Protocol::Hl7) {
             if !rule.matches(msg, &env, sender) {
                 continue;
             }
-            let verdict = rule.decide(msg, &self.library);
+            let verdict = rule.decide(msg, self, now_ms);
             if rule.mode == Mode::Audit {
                 if let Verdict::Deny(d) = verdict {
                     audit.push(d);
@@ -276,6 +306,30 @@ impl RuleSet {
                 })
             }
         }
+    }
+
+    /// Why an order with this ORC-9 time is stale at `now_ms`, if it is (and the policy asks).
+    fn stale(&self, order_time: Option<&str>, now_ms: Option<i64>) -> Option<String> {
+        let max = self.policy.max_order_age_ms?;
+        let Some(now) = now_ms else {
+            return Some("no current time to judge the order's age against".into());
+        };
+        let Some(t) =
+            order_time.and_then(|t| crate::time::parse_hl7_ts(t, self.policy.local_offset_minutes))
+        else {
+            return Some(format!(
+                "order time (ORC-9) {:?} is missing or malformed: its age cannot be checked",
+                order_time.unwrap_or("")
+            ));
+        };
+        let age = now.saturating_sub(t);
+        (age > max as i64).then(|| {
+            format!(
+                "the order is {} min old; orders older than {} min are stale",
+                age / 60_000,
+                max / 60_000
+            )
+        })
     }
 
     /// Find a rule by id.

@@ -41,6 +41,8 @@ pub struct RuleTest {
     pub code: Option<u16>,
     /// Expect a soft-limit alert (true) or none (false).
     pub alert: Option<bool>,
+    /// The time the message is judged at (HL7 DTM); default: its own MSH-7.
+    pub now: Option<String>,
 }
 
 /// The result of one test.
@@ -116,7 +118,14 @@ impl RuleTest {
                 let bytes = self.load()?;
                 let msg = Message::parse(&bytes, limits)
                     .map_err(|e| format!("the test message does not parse: {e}"))?;
-                rules.evaluate_hl7(&msg, &self.sender)
+                let now = match &self.now {
+                    Some(t) => Some(
+                        crate::time::parse_hl7_ts(t, rules.policy.local_offset_minutes)
+                            .ok_or_else(|| format!("`now = {t:?}` is not an HL7 timestamp"))?,
+                    ),
+                    None => None,
+                };
+                rules.evaluate_hl7_at(&msg, &self.sender, now)
             }
         };
         let got = if verdict.forwards() {

@@ -272,3 +272,42 @@ fn a_weight_without_units_is_refused() {
     let v = judge(&set, msg.as_bytes(), &ehr());
     assert_eq!(denial_code(&v), Some(9009), "{v}");
 }
+
+const STALE_POLICY: &str = r#"
+[policy]
+max_order_age = "30m"
+local_time_offset = "-05:00"
+
+[[rule]]
+id = "orders"
+description = "orders from the EHR"
+message = "RGV^O15"
+action = "allow"
+drug_library = true
+"#;
+
+#[test]
+fn an_order_older_than_the_policy_allows_is_refused_as_stale() {
+    let set = rules(STALE_POLICY);
+    let msg = heparin("14", "mL/h^mL/h^UCUM", Some("80"), "250");
+    let parsed = Message::parse(&msg, &ParseLimits::default()).unwrap();
+    // ORC-9 is 08:14 local time (-05:00), i.e. 13:14 UTC.
+    let at = |iso_utc_ms: i64| set.evaluate_hl7_at(&parsed, &ehr(), Some(iso_utc_ms));
+    let order_utc = wardgate_rules::time::parse_hl7_ts("20261129131400+0000", 0).unwrap();
+    assert!(at(order_utc + 10 * 60_000).forwards());
+    let late = at(order_utc + 45 * 60_000);
+    assert_eq!(denial_code(&late), Some(9022), "{late}");
+    assert!(late.to_string().contains("45 min old"), "{late}");
+    // Without a clock, the message's own MSH-7 (one minute after the order) is "now".
+    assert!(set.evaluate_hl7(&parsed, &ehr()).forwards());
+}
+
+#[test]
+fn an_order_without_a_readable_time_fails_closed_when_age_is_checked() {
+    let set = rules(STALE_POLICY);
+    let msg = String::from_utf8(heparin("14", "mL/h^mL/h^UCUM", Some("80"), "250"))
+        .unwrap()
+        .replace("|20261129081400\r", "|yesterday\r");
+    let v = judge(&set, msg.as_bytes(), &ehr());
+    assert_eq!(denial_code(&v), Some(9022), "{v}");
+}
