@@ -249,29 +249,28 @@ pub async fn run(config: Option<PathBuf>) -> Result<ExitCode> {
             let pki = wardgate_proxy::pki::write_dev_pki(
                 &dir,
                 &["localhost", "127.0.0.1"],
-                &[defaults::EHR_CN],
+                &[
+                    defaults::EHR_CN,
+                    defaults::PUMP_GATEWAY_CN,
+                    defaults::BIOMED_CN,
+                ],
             )?;
-            let text = defaults::default_config(
-                &dir,
-                defaults::DEFAULT_LISTEN,
-                defaults::DEFAULT_UPSTREAM,
-            );
+            let text = defaults::default_config(&dir, &defaults::Addresses::default());
             eprintln!(
-                "no --config given: using the embedded default (PCD-03 route {} -> {}, mutual TLS, shipped rules).\n\
-                 development certificates (a new CA each run) are in {}:\n  CA {}\n  EHR client certificate {} / key {}\n\
-                 start a pump gateway on {} (e.g. `wardgate sim-gateway`), or try `wardgate demo`.",
+                "no --config given: using the embedded default, mutual TLS and the shipped rules on two routes:\n\
+                 \x20 pcd03 (HL7/MLLP)      {} -> pump gateway {}\n\
+                 \x20 pump  (pump protocol) {} -> infusion pump {}\n\
+                 development certificates (a new CA each run) are in {}: ca.pem, server.pem and\n\
+                 client-<CN>.pem / client-<CN>-key.pem for {}, {} and {}.\n\
+                 start a pump gateway on {} (`wardgate sim-gateway`), or try `wardgate demo`.",
                 defaults::DEFAULT_LISTEN,
                 defaults::DEFAULT_UPSTREAM,
+                defaults::DEFAULT_PUMP_LISTEN,
+                defaults::DEFAULT_PUMP_UPSTREAM,
                 pki.dir.display(),
-                pki.ca.display(),
-                pki.clients
-                    .first()
-                    .map(|c| c.1.display().to_string())
-                    .unwrap_or_default(),
-                pki.clients
-                    .first()
-                    .map(|c| c.2.display().to_string())
-                    .unwrap_or_default(),
+                defaults::EHR_CN,
+                defaults::PUMP_GATEWAY_CN,
+                defaults::BIOMED_CN,
                 defaults::DEFAULT_UPSTREAM,
             );
             Config::parse(&text, "embedded default", None)?

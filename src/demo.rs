@@ -11,8 +11,12 @@ use wardgate_hl7::{Message, ParseLimits, Path};
 use wardgate_proxy::audit::{AuditLog, SharedBuffer};
 use wardgate_proxy::config::Config;
 use wardgate_proxy::pki::{DevCa, Pem};
-use wardgate_proxy::sim::{Behaviour, MllpClient, PumpGateway, client_tls};
+use wardgate_proxy::sim::{
+    Behaviour, MllpClient, PumpBehaviour, PumpClient, PumpDevice, PumpGateway, client_tls,
+};
 use wardgate_proxy::{Proxy, RouteSpec};
+use wardgate_pump::sim::PumpSim;
+use wardgate_pump::{Command, DeviceId, Frame};
 
 use crate::commands::route_specs;
 use crate::defaults;
@@ -124,6 +128,100 @@ async fn play(
     }
 }
 
+/// A pump-route scenario: frames sent in order on one connection; the last reply is judged.
+struct PumpScenario {
+    name: &'static str,
+    client: &'static str,
+    frames: Vec<&'static [u8]>,
+    /// `None` = the pump's ACK; `Some(reason)` = wardgate's NAK with this reason code.
+    expect_nak: Option<u16>,
+}
+
+fn pump_scenarios() -> Vec<PumpScenario> {
+    let gw = defaults::PUMP_GATEWAY_CN;
+    let biomed = defaults::BIOMED_CN;
+    let program: &[u8] = include_bytes!("../fixtures/pump/program-heparin-safe.wpp");
+    vec![
+        PumpScenario {
+            name: "PROGRAM-INFUSION heparin 14.4 mL/h on PUMP-0042",
+            client: gw,
+            frames: vec![program],
+            expect_nak: None,
+        },
+        PumpScenario {
+            name: "PROGRAM-INFUSION heparin 144 mL/h: the tenfold slip",
+            client: gw,
+            frames: vec![include_bytes!("../fixtures/pump/program-heparin-10x.wpp")],
+            expect_nak: Some(5),
+        },
+        PumpScenario {
+            name: "CHANGE-RATE to 40 mL/h: more than twice the running rate",
+            client: gw,
+            frames: vec![include_bytes!("../fixtures/pump/change-rate-jump.wpp")],
+            expect_nak: Some(5),
+        },
+        PumpScenario {
+            name: "BOLUS naming an order that is not running",
+            client: gw,
+            frames: vec![include_bytes!("../fixtures/pump/bolus-without-parent.wpp")],
+            expect_nak: Some(4),
+        },
+        PumpScenario {
+            name: "DRUG-LIBRARY-UPDATE nobody approved (biomed console)",
+            client: biomed,
+            frames: vec![include_bytes!(
+                "../fixtures/pump/drug-library-unapproved.wpp"
+            )],
+            expect_nak: Some(4),
+        },
+        PumpScenario {
+            name: "FIRMWARE-UPDATE with an unapproved digest (biomed console)",
+            client: biomed,
+            frames: vec![include_bytes!("../fixtures/pump/firmware-wrong-digest.wpp")],
+            expect_nak: Some(4),
+        },
+        PumpScenario {
+            name: "PROGRAM-INFUSION from a certificate the policy does not know",
+            client: "intruder.egh.example",
+            frames: vec![program],
+            expect_nak: Some(4),
+        },
+    ]
+}
+
+/// Play a pump scenario; what the controller saw: (NAK reason or None for ACK, text).
+async fn play_pump(
+    addr: std::net::SocketAddr,
+    ca_pem: &str,
+    client: &Pem,
+    s: &PumpScenario,
+) -> Result<(Option<u16>, String)> {
+    let tls = client_tls(ca_pem, Some(client)).map_err(anyhow::Error::msg)?;
+    let mut c = PumpClient::connect(addr, Some((tls, "localhost"))).await?;
+    let mut last = (Some(0), "no reply".to_owned());
+    for f in &s.frames {
+        let reply = c.request(f, Duration::from_secs(5)).await?;
+        last = match reply.as_deref().map(Frame::parse) {
+            Some(Ok(frame)) => match frame.command {
+                Command::Ack => (None, "ACK from the pump".into()),
+                Command::Nak(n) => (
+                    Some(n.reason.0),
+                    format!(
+                        "NAK {} ({}): {}",
+                        n.reason.0,
+                        n.reason.name().unwrap_or("?"),
+                        n.text.unwrap_or("")
+                    ),
+                ),
+                other => (Some(0), format!("unexpected {:?}", other.code())),
+            },
+            Some(Err(e)) => (Some(0), format!("unreadable reply: {e}")),
+            None => (Some(0), "connection closed".into()),
+        };
+    }
+    Ok(last)
+}
+
 /// Run the demo; exit status 1 if any scenario did not end as expected.
 pub async fn run() -> Result<ExitCode> {
     let dir = std::env::temp_dir().join(format!("wardgate-demo-{}", std::process::id()));
@@ -143,20 +241,50 @@ pub async fn run() -> Result<ExitCode> {
             "lab-system.egh.example",
             ca.client("lab-system.egh.example")?,
         ),
+        (
+            defaults::PUMP_GATEWAY_CN,
+            ca.client(defaults::PUMP_GATEWAY_CN)?,
+        ),
+        (defaults::BIOMED_CN, ca.client(defaults::BIOMED_CN)?),
+        ("intruder.egh.example", ca.client("intruder.egh.example")?),
     ];
 
     let gateway = PumpGateway::start("127.0.0.1:0".parse()?, None, Behaviour::Acknowledge).await?;
-    let text = defaults::default_config(&dir, "127.0.0.1:0", &gateway.addr().to_string());
+    let pump = PumpDevice::start(
+        "127.0.0.1:0".parse()?,
+        None,
+        PumpSim::new(
+            DeviceId::new("PUMP-0042").map_err(anyhow::Error::msg)?,
+            "WP-Sim-2",
+            2,
+        ),
+        PumpBehaviour::Answer,
+    )
+    .await?;
+    let text = defaults::default_config(
+        &dir,
+        &defaults::Addresses {
+            hl7_listen: "127.0.0.1:0".into(),
+            hl7_upstream: gateway.addr().to_string(),
+            pump_listen: "127.0.0.1:0".into(),
+            pump_upstream: pump.addr().to_string(),
+        },
+    );
     let config = Config::parse(&text, "embedded default", None)?;
     let specs: Vec<RouteSpec> = route_specs(&config)?;
     let audit_buf = SharedBuffer::default();
     let audit = Arc::new(AuditLog::to_writer(Box::new(audit_buf.clone())));
     let proxy = Proxy::bind(specs, audit).await?;
-    let proxy_addr = proxy
-        .local_addrs()
-        .first()
-        .map(|(_, a)| *a)
-        .context("the default route did not bind")?;
+    let addrs = proxy.local_addrs();
+    let addr_of = |name: &str| {
+        addrs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| *a)
+            .with_context(|| format!("the default {name} route did not bind"))
+    };
+    let proxy_addr = addr_of("pcd03")?;
+    let pump_route = addr_of("pump")?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(proxy.run(async {
         let _ = stop_rx.await;
@@ -224,6 +352,29 @@ pub async fn run() -> Result<ExitCode> {
             if ok { "as expected" } else { "NOT AS EXPECTED" }
         );
     }
+    println!("== wardgate pump protocol: pump gateway -> wardgate -> infusion pump ==\n");
+    let pump_list = pump_scenarios();
+    let mut pump_ok = 0;
+    for (i, s) in pump_list.iter().enumerate() {
+        let pem = certs
+            .iter()
+            .find(|(cn, _)| *cn == s.client)
+            .map(|(_, p)| p)
+            .context("demo certificate")?;
+        let (nak, text) = play_pump(pump_route, &ca.cert_pem(), pem, s).await?;
+        let ok = nak == s.expect_nak;
+        if ok {
+            pump_ok += 1;
+        }
+        println!("{:>2}. {} (as {})", i + 1, s.name, s.client);
+        println!("    controller sees : {text}");
+        println!(
+            "    {}\n",
+            if ok { "as expected" } else { "NOT AS EXPECTED" }
+        );
+    }
+    let pump_received = pump.received();
+    let pump_allowed = pump_list.iter().filter(|s| s.expect_nak.is_none()).count();
     let _ = stop_tx.send(());
     let _ = running.await;
     let received = gateway.received();
@@ -232,10 +383,16 @@ pub async fn run() -> Result<ExitCode> {
         .filter(|s| matches!(s.expect, Expect::Ack(_)))
         .count();
     println!(
-        "summary: {as_expected} of {} scenarios as expected; the pump gateway received {} message(s) ({} expected), each byte-identical to what the EHR sent",
+        "summary: {as_expected} of {} HL7 scenarios as expected; the pump gateway received {} message(s) ({} expected), each byte-identical to what the EHR sent",
         list.len(),
         received.len(),
         allowed
+    );
+    println!(
+        "         {pump_ok} of {} pump scenarios as expected; the pump received {} command(s) ({} expected): refused commands never reached it",
+        pump_list.len(),
+        pump_received.len(),
+        pump_allowed
     );
     let identical = received.iter().all(|r| list.iter().any(|s| &s.bytes == r));
     let _ = std::fs::remove_dir_all(&dir);
