@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
-use wardgate_pump::{ChannelState, Command, CommandCode, DeviceId, Frame, Quantity};
+use wardgate_pump::{ChannelState, Command, CommandCode, DeviceId, Frame, Quantity, UpdateTracker};
 
 use crate::druglib::{DoseOrder, Given, Slot, Violation, hl7_error, piv};
 use crate::ruleset::{Protocol, Rule, RuleSet};
@@ -53,6 +53,9 @@ struct Channel {
     changes: VecDeque<u64>,
     /// Whether the channel is infusing, as last reported by the pump or commanded through wardgate.
     infusing: bool,
+    /// The drug-library or firmware transfer in progress (device level, channel 0): chunks must
+    /// come in order, for one image, and add up to its digest.
+    updates: UpdateTracker,
 }
 
 type Key = ([u8; 16], u8);
@@ -65,7 +68,13 @@ pub struct PumpState {
     recency: BTreeMap<u64, Key>,
     tick: u64,
     capacity: usize,
+    /// What a channel was before each permitted command, until the pump answers it: a NAK (or
+    /// a command that never reached the pump) puts the channel back.
+    undo: VecDeque<(Key, u32, Option<Channel>)>,
 }
+
+/// Most permitted commands awaiting the pump's answer whose effect can still be undone.
+pub const MAX_UNDO: usize = 4096;
 
 /// Most frequency timestamps kept per channel, whatever the policy says.
 pub const MAX_CHANGE_HISTORY: usize = 256;
@@ -78,6 +87,42 @@ impl PumpState {
             recency: BTreeMap::new(),
             tick: 0,
             capacity: max_tracked_channels.max(1),
+            undo: VecDeque::new(),
+        }
+    }
+
+    /// Remember a channel's state before a command changes it.
+    fn save(&mut self, key: Key, sequence: u32) {
+        let before = self.get(&key).cloned();
+        if self.undo.len() >= MAX_UNDO {
+            self.undo.pop_front();
+        }
+        self.undo.push_back((key, sequence, before));
+    }
+
+    /// Put the channel back as it was before the command `sequence` (refused by the pump or
+    /// never delivered); forget the snapshot when the pump accepted it.
+    fn settle(&mut self, device: &DeviceId, sequence: u32, accepted: bool) {
+        let Some(i) = self
+            .undo
+            .iter()
+            .position(|(k, s, _)| k.0 == device.field() && *s == sequence)
+        else {
+            return;
+        };
+        let Some((key, _, before)) = self.undo.remove(i) else {
+            return;
+        };
+        if accepted {
+            return;
+        }
+        match before {
+            Some(channel) => *self.entry(key) = channel,
+            None => {
+                if let Some((stamp, _)) = self.channels.remove(&key) {
+                    self.recency.remove(&stamp);
+                }
+            }
         }
     }
 
@@ -219,6 +264,15 @@ impl RuleSet {
 
     /// Feed what a pump says (STATUS-REPORT, ACK/NAK, ALARM) into the state.
     pub fn observe_pump(&self, frame: &Frame<'_>, _now_ms: u64, state: &mut PumpState) {
+        match &frame.command {
+            Command::Ack if frame.header.flags.response => {
+                state.settle(&frame.header.device, frame.header.sequence, true);
+            }
+            Command::Nak(_) if frame.header.flags.response => {
+                state.settle(&frame.header.device, frame.header.sequence, false);
+            }
+            _ => {}
+        }
         if let Command::StatusReport(report) = &frame.command {
             for ch in &report.channels {
                 let c = state.entry(key(&frame.header.device, ch.channel));
@@ -379,6 +433,15 @@ impl RuleSet {
                         None,
                     ));
                 }
+                // Try the chunk on a copy of the transfer: out of order, mixed images or a
+                // digest that the received bytes do not add up to are refused.
+                let mut tracker = state
+                    .get(&key(&h.device, 0))
+                    .map(|c| c.updates.clone())
+                    .unwrap_or_default();
+                if let Some(Err(e)) = tracker.accept_command(&frame.command) {
+                    return Err(refuse(format!("{what} update refused: {e}"), None));
+                }
             }
             _ => {}
         }
@@ -408,9 +471,30 @@ impl RuleSet {
         Ok(())
     }
 
+    /// The proxy could not deliver a permitted command: undo what it changed in the state.
+    pub fn pump_undelivered(&self, header: &wardgate_pump::Header, state: &mut PumpState) {
+        state.settle(&header.device, header.sequence, false);
+    }
+
     /// Remember what a permitted command changes.
     fn record(&self, frame: &Frame<'_>, now_ms: u64, state: &mut PumpState) {
         let h = &frame.header;
+        if matches!(
+            frame.command,
+            Command::ProgramInfusion(_)
+                | Command::ChangeRate(_)
+                | Command::Bolus(_)
+                | Command::Start
+                | Command::Pause
+                | Command::Stop
+        ) {
+            state.save(key(&h.device, h.channel), h.sequence);
+        } else if matches!(
+            frame.command,
+            Command::DrugLibraryUpdate(_) | Command::FirmwareUpdate(_)
+        ) {
+            state.save(key(&h.device, 0), h.sequence);
+        }
         let history = self
             .pump
             .max_changes
@@ -443,6 +527,14 @@ impl RuleSet {
                 push_change(c);
             }
             Command::Bolus(_) => push_change(state.entry(key(&h.device, h.channel))),
+            Command::DrugLibraryUpdate(_) | Command::FirmwareUpdate(_) => {
+                let c = state.entry(key(&h.device, 0));
+                if let Some(Err(_)) = c.updates.accept_command(&frame.command) {
+                    // Checked before the permit; a failure here means the chunk was judged
+                    // without a check (default allow): start over rather than keep a bad transfer.
+                    c.updates.abandon();
+                }
+            }
             Command::Start => state.entry(key(&h.device, h.channel)).infusing = true,
             Command::Pause => state.entry(key(&h.device, h.channel)).infusing = false,
             Command::Stop => {

@@ -440,6 +440,12 @@ impl Driver {
         Ok(())
     }
 
+    /// A permitted command did not reach the pump: the rule state must not count it.
+    fn undelivered(&self, h: &Header) {
+        let route = &self.route;
+        route.with_pump_state(|state| route.rules.pump_undelivered(h, state));
+    }
+
     /// Forward the original command bytes; if the pump cannot take them the controller gets
     /// NAK 7 (busy) saying why: never silence, never an ACK wardgate made up.
     async fn forward(
@@ -451,6 +457,7 @@ impl Driver {
         let limits = self.route.config.limits;
         let owed = expects_reply(h);
         if owed && self.awaiting.len() >= limits.max_outstanding {
+            self.undelivered(h);
             rec.verdict = "refused-backlog";
             rec.reason = Some("too many commands await the pump's response".into());
             let text = "wardgate: too many commands await the pump's response; resend later";
@@ -474,6 +481,7 @@ impl Driver {
                 Ok(())
             }
             Err(why) => {
+                self.undelivered(h);
                 telemetry::upstream_failure(self.route.name(), "unavailable");
                 rec.verdict = "upstream-unavailable";
                 rec.reason = Some(why.clone());
