@@ -90,7 +90,7 @@ pub const MAX_ITEMS: usize = 10_000;
 /// Longest regular expression accepted in `matches` (bytes of compiled program).
 pub const MAX_REGEX_SIZE: usize = 1 << 20;
 
-const TOP_KEYS: &[&str] = &["policy", "rule", "drug", "test", "pump", "include"];
+const TOP_KEYS: &[&str] = &["policy", "rule", "drug", "test", "pump", "dicom", "include"];
 const POLICY_KEYS: &[&str] = &[
     "name",
     "description",
@@ -113,6 +113,10 @@ const RULE_KEYS: &[&str] = &[
     "application_code",
     "command",
     "pump",
+    "dicom",
+    "refuse",
+    "status",
+    "reason",
 ];
 const RULE_PUMP_KEYS: &[&str] = &["devices", "channels"];
 const PUMP_KEYS: &[&str] = &[
@@ -156,6 +160,9 @@ const TEST_KEYS: &[&str] = &[
     "code",
     "alert",
     "now",
+    "dicom",
+    "reason",
+    "status",
 ];
 const TEST_SENDER_KEYS: &[&str] = &["address", "cert_cn", "cert_san"];
 
@@ -193,6 +200,11 @@ pub fn compile(sources: &[RuleSource]) -> Result<RuleSet, Diagnostics> {
         if let Some(v) = get(doc, "include") {
             // Read by `load_rule_files`; here only its shape is checked.
             string_list(&mut rep, v, "`include`");
+        }
+        if let Some(d) = get(doc, "dicom") {
+            if let Some(t) = as_table(&mut rep, d, "[dicom]") {
+                crate::compile_dicom::compile_dicom_policy(&mut rep, t, &mut set.dicom);
+            }
         }
         if let Some(p) = get(doc, "pump") {
             if let Some(t) = as_table(&mut rep, p, "[pump]") {
@@ -263,6 +275,19 @@ pub fn compile(sources: &[RuleSource]) -> Result<RuleSet, Diagnostics> {
                 hint: None,
             });
         }
+    }
+    let registry_missing = set.dicom.calling_ae.is_empty() || set.dicom.called_ae.is_empty();
+    if let (true, Some(rule)) = (
+        registry_missing,
+        set.rules.iter().find(|r| r.protocol == Protocol::Dicom),
+    ) {
+        all.push(Diagnostic {
+            file: rule.origin.0.clone(),
+            line: rule.origin.1,
+            column: 1,
+            message: "DICOM rules need the AE titles they protect: [dicom] with `called_ae` and at least one [[dicom.calling_ae]]".into(),
+            hint: Some("add `[dicom]` `called_ae = [\"PACS\"]` and `[[dicom.calling_ae]]` `title = \"CT01\"` `address = [\"10.30.1.0/24\"]` to one of the rule files".into()),
+        });
     }
     if set.library.drugs.is_empty() {
         for (file, line) in uses_library {
@@ -404,11 +429,12 @@ fn compile_rule(
         Some(v) => match as_str(rep, v, "`protocol`") {
             Some("hl7") => Some(Protocol::Hl7),
             Some("pump") => Some(Protocol::Pump),
+            Some("dicom") => Some(Protocol::Dicom),
             Some(other) => {
                 rep.error_hint(
                     span(v),
                     format!("unknown protocol `{other}`"),
-                    "supported: \"hl7\", \"pump\"",
+                    "supported: \"hl7\", \"pump\", \"dicom\"",
                 );
                 None
             }
@@ -487,23 +513,56 @@ fn compile_rule(
         }
     }
     let is_pump = protocol == Some(Protocol::Pump);
+    let is_dicom = protocol == Some(Protocol::Dicom);
     for key in ["message", "field"] {
-        if let (true, Some(v)) = (is_pump, get(t, key)) {
+        if let (true, Some(v)) = (is_pump || is_dicom, get(t, key)) {
             rep.error_hint(
                 span(v),
                 format!("`{key}` applies to HL7 rules"),
-                "pump rules name `command`s",
+                if is_pump {
+                    "pump rules name `command`s"
+                } else {
+                    "DICOM rules put their conditions in [rule.dicom]"
+                },
             );
             ok = false;
         }
     }
-    if let (true, Some(v)) = (is_pump, get(t, "sender")) {
+    if is_dicom {
+        for key in [
+            "command",
+            "pump",
+            "drug_library",
+            "hl7_error",
+            "application_code",
+        ] {
+            if let Some(v) = get(t, key) {
+                let hint = if key == "command" {
+                    "DICOM rules name DIMSE services in [rule.dicom] `commands`, e.g. commands = [\"C-STORE\"]"
+                } else {
+                    "DICOM rules refuse with `refuse` (and `status` or `reason`)"
+                };
+                rep.error_hint(
+                    span(v),
+                    format!("`{key}` does not apply to DICOM rules"),
+                    hint,
+                );
+                ok = false;
+            }
+        }
+    }
+    let dicom = crate::compile_dicom::compile_rule_dicom(rep, t, sp, is_dicom, action_v);
+    ok &= dicom.is_some();
+    if let (true, Some(v)) = (is_pump || is_dicom, get(t, "sender")) {
         if let DeValue::Table(st) = v.get_ref() {
             for key in ["sending_application", "sending_facility"] {
                 if let Some(k) = get(st, key) {
                     rep.error(
                         span(k),
-                        format!("`sender.{key}` is an HL7 field; pump rules have none"),
+                        format!(
+                            "`sender.{key}` is an HL7 field; {} rules have none",
+                            if is_pump { "pump" } else { "DICOM" }
+                        ),
                     );
                     ok = false;
                 }
@@ -511,7 +570,7 @@ fn compile_rule(
         }
     }
     let mut commands = Vec::new();
-    if let Some(v) = get(t, "command") {
+    if let (false, Some(v)) = (is_dicom, get(t, "command")) {
         if !is_pump {
             rep.error_hint(
                 span(v),
@@ -653,6 +712,7 @@ fn compile_rule(
             commands,
             devices,
             channels,
+            dicom: dicom.flatten(),
             drug_library,
             hl7_error,
             application_code,
@@ -804,17 +864,29 @@ fn parse_message_type(m: &str) -> Option<MessageType> {
     })
 }
 
+/// Sender conditions as compiled from a table.
 #[derive(Default)]
-struct SenderConds {
-    cert_cn: Option<TextCondition>,
-    cert_san: Option<TextCondition>,
-    address: Option<AddressCondition>,
-    sending_application: Option<TextCondition>,
-    sending_facility: Option<TextCondition>,
+pub(crate) struct SenderConds {
+    pub(crate) cert_cn: Option<TextCondition>,
+    pub(crate) cert_san: Option<TextCondition>,
+    pub(crate) address: Option<AddressCondition>,
+    pub(crate) sending_application: Option<TextCondition>,
+    pub(crate) sending_facility: Option<TextCondition>,
 }
 
 fn compile_sender(rep: &mut Reporter<'_>, t: &DeTable<'_>, out: &mut SenderConds) -> bool {
     check_keys(rep, t, SENDER_KEYS, "[rule.sender]");
+    read_sender(rep, t, out, "sender")
+}
+
+/// The sender keys of a table (unknown keys are the caller's to check); `prefix` names the
+/// table in messages (`sender.address`).
+pub(crate) fn read_sender(
+    rep: &mut Reporter<'_>,
+    t: &DeTable<'_>,
+    out: &mut SenderConds,
+    prefix: &str,
+) -> bool {
     let mut ok = true;
     for (key, ignore_case) in [
         ("cert_cn", true),
@@ -823,7 +895,7 @@ fn compile_sender(rep: &mut Reporter<'_>, t: &DeTable<'_>, out: &mut SenderConds
         ("sending_facility", false),
     ] {
         let Some(v) = get(t, key) else { continue };
-        let what = format!("`sender.{key}`");
+        let what = format!("`{prefix}.{key}`");
         let cond = match v.get_ref() {
             DeValue::Table(ct) => compile_condition(rep, ct, &span(v), ignore_case, &what),
             _ => string_list(rep, v, &what).map(|list| {
@@ -851,7 +923,12 @@ fn compile_sender(rep: &mut Reporter<'_>, t: &DeTable<'_>, out: &mut SenderConds
         let mut cond = AddressCondition::default();
         let (pos, neg) = match v.get_ref() {
             DeValue::Table(at) => {
-                check_keys(rep, at, &["one_of", "not_one_of"], "`sender.address`");
+                check_keys(
+                    rep,
+                    at,
+                    &["one_of", "not_one_of"],
+                    &format!("`{prefix}.address`"),
+                );
                 (get(at, "one_of"), get(at, "not_one_of"))
             }
             _ => (Some(v), None),
@@ -859,7 +936,9 @@ fn compile_sender(rep: &mut Reporter<'_>, t: &DeTable<'_>, out: &mut SenderConds
         for (src, slot) in [(pos, &mut cond.one_of), (neg, &mut cond.not_one_of)] {
             let Some(src) = src else { continue };
             let mut nets = Vec::new();
-            for (text, s) in string_list(rep, src, "`sender.address`").unwrap_or_default() {
+            for (text, s) in
+                string_list(rep, src, &format!("`{prefix}.address`")).unwrap_or_default()
+            {
                 match parse_net(text) {
                     Some(n) => nets.push(n),
                     None => {
@@ -875,7 +954,10 @@ fn compile_sender(rep: &mut Reporter<'_>, t: &DeTable<'_>, out: &mut SenderConds
             *slot = Some(nets);
         }
         if cond.one_of.is_none() && cond.not_one_of.is_none() {
-            rep.error(span(v), "`sender.address` needs `one_of` or `not_one_of`");
+            rep.error(
+                span(v),
+                format!("`{prefix}.address` needs `one_of` or `not_one_of`"),
+            );
             ok = false;
         }
         out.address = Some(cond);
@@ -889,7 +971,7 @@ fn parse_net(text: &str) -> Option<IpNet> {
         .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
-fn compile_condition(
+pub(crate) fn compile_condition(
     rep: &mut Reporter<'_>,
     t: &DeTable<'_>,
     sp: &Range<usize>,
@@ -1211,7 +1293,40 @@ fn compile_test(
             _ => path,
         }
     };
+    let dicom_v = get(t, "dicom");
+    let dicom_expect = match (dicom_v, get(t, "expect")) {
+        (Some(_), Some(e)) => crate::compile_dicom::dicom_expect(rep, e),
+        _ => None,
+    };
+    if dicom_v.is_none() {
+        for key in ["reason", "status"] {
+            if let Some(v) = get(t, key) {
+                rep.error_hint(
+                    span(v),
+                    format!("`{key}` applies to DICOM tests"),
+                    "add `dicom = { calling_ae = ..., called_ae = ..., contexts = [...] }`",
+                );
+                ok = false;
+            }
+        }
+    }
     let message = match (get(t, "message"), get(t, "message_text"), get(t, "frames")) {
+        _ if dicom_v.is_some() => {
+            let others = ["message", "message_text", "frames"]
+                .iter()
+                .any(|k| get(t, k).is_some());
+            if others {
+                rep.error(
+                    sp.clone(),
+                    "[[test]] takes one of `message`, `message_text`, `frames` and `dicom`",
+                );
+                None
+            } else {
+                dicom_v
+                    .and_then(|v| crate::compile_dicom::compile_dicom_test(rep, t, v, dicom_expect))
+                    .map(|d| TestMessage::Dicom(Box::new(d)))
+            }
+        }
         (Some(v), None, None) => as_str(rep, v, "`message`").map(|p| TestMessage::File(resolve(p))),
         (None, Some(v), None) => as_str(rep, v, "`message_text`")
             .map(|s| TestMessage::Inline(to_segment_terminators(s.trim_start().as_bytes()))),
@@ -1222,7 +1337,7 @@ fn compile_test(
             rep.error_hint(
                 sp.clone(),
                 "[[test]] has no message",
-                "add `message = \"path/to/fixture.hl7\"`, `message_text = \'\'\'MSH|...\'\'\'` or `frames = [\"pump-frame.wpp\"]`",
+                "add `message = \"path/to/fixture.hl7\"`, `message_text = \'\'\'MSH|...\'\'\'`, `frames = [\"pump-frame.wpp\"]` or `dicom = { ... }`",
             );
             None
         }
@@ -1268,6 +1383,10 @@ fn compile_test(
         }
     }
     let expect = match get(t, "expect") {
+        Some(_) if dicom_v.is_some() => dicom_expect.map(|e| match e {
+            crate::testcase::DicomExpect::Allow => Action::Allow,
+            _ => Action::Deny,
+        }),
         Some(v) => action(rep, v, "`expect`"),
         None => {
             rep.error_hint(

@@ -1,13 +1,18 @@
 //! wardgate's rule language: TOML rule files compiled into an evaluator that judges parsed messages.
 //!
 //! The engine knows parsed message views, never sockets: the proxy, the offline replay and the
-//! `wardgate test` runner all call the same [`RuleSet::evaluate_hl7`].
+//! `wardgate test` runner all call the same [`RuleSet::evaluate_hl7`] (HL7),
+//! [`RuleSet::evaluate_pump`] (pump protocol) and [`RuleSet::evaluate_dicom_associate`] /
+//! [`RuleSet::evaluate_dicom_accept`] / [`RuleSet::evaluate_dicom_command`] (DICOM).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod compile;
+mod compile_dicom;
 mod condition;
 mod diag;
+pub mod dicom;
+mod dicom_test;
 pub mod druglib;
 pub mod pump;
 mod ruleset;
@@ -23,9 +28,13 @@ pub use compile::{
 };
 pub use condition::{AddressCondition, TextCondition};
 pub use diag::{Diagnostic, Diagnostics};
+pub use dicom::{AssociationDecision, CallingAe, CommandDecision, DicomPolicy, Refuse};
 pub use druglib::{CareAreaLimits, Drug, DrugLibrary, Limit, Violation};
 pub use pump::{PumpPolicy, PumpState};
 pub use ruleset::{MessageType, Policy, Protocol, Rule, RuleSet};
 pub use sender::{CertIdentity, Sender};
-pub use testcase::{RuleTest, TestMessage, TestOutcome, to_segment_terminators};
+pub use testcase::{
+    DicomExpect, DicomTest, DicomTestCommand, RuleTest, TestMessage, TestOutcome,
+    to_segment_terminators,
+};
 pub use verdict::{Action, Denial, Mode, Permit, Verdict};

@@ -18,6 +18,8 @@ pub enum Protocol {
     Hl7,
     /// The wardgate pump protocol.
     Pump,
+    /// DICOM networking: associations (PS3.8) and DIMSE commands (PS3.7).
+    Dicom,
 }
 
 /// A message type pattern: `RGV^O15`, or `ADT^*` for any trigger event.
@@ -57,6 +59,8 @@ pub struct Rule {
     pub(crate) devices: Option<TextCondition>,
     /// Pump rules: channels.
     pub(crate) channels: Option<Vec<u8>>,
+    /// DICOM rules: conditions and how the rule refuses.
+    pub(crate) dicom: Option<Box<crate::dicom::DicomConds>>,
     pub(crate) drug_library: bool,
     pub(crate) hl7_error: u16,
     pub(crate) application_code: Option<u16>,
@@ -97,6 +101,8 @@ pub struct RuleSet {
     pub library: DrugLibrary,
     /// Pump-protocol settings (`[pump]`).
     pub pump: crate::pump::PumpPolicy,
+    /// The AE titles DICOM routes know (`[dicom]`).
+    pub dicom: crate::dicom::DicomPolicy,
     /// Test cases declared beside the rules.
     pub tests: Vec<RuleTest>,
 }
@@ -160,25 +166,7 @@ impl Rule {
 
     /// Address and certificate conditions, shared by every protocol.
     pub(crate) fn matches_sender(&self, sender: &Sender) -> bool {
-        if let Some(a) = &self.address {
-            if !a.holds(sender.address) {
-                return false;
-            }
-        }
-        let cert = sender.certificate.as_ref();
-        if let Some(c) = &self.cert_cn {
-            let cn = cert.and_then(|c| c.common_name.as_deref());
-            if !c.holds(cn.map(str::as_bytes)) {
-                return false;
-            }
-        }
-        if let Some(c) = &self.cert_san {
-            let sans = cert.map(|c| c.alt_names.as_slice()).unwrap_or_default();
-            if !c.holds(sans.iter().map(|s| s.as_bytes())) {
-                return false;
-            }
-        }
-        true
+        crate::sender::sender_holds(&self.address, &self.cert_cn, &self.cert_san, sender)
     }
 
     pub(crate) fn denial_for(&self, reason: String) -> Denial {

@@ -20,6 +20,69 @@ pub enum TestMessage {
     /// Pump protocol frames (binary files), replayed in order one second apart: requests are
     /// judged, the pump's responses feed the state; the expectation is about the last request.
     PumpFrames(Vec<PathBuf>),
+    /// A DICOM association (and optionally one command on it), described in the rule file.
+    Dicom(Box<DicomTest>),
+}
+
+/// What a DICOM test expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DicomExpect {
+    /// The association is accepted (and the command, if any, forwarded).
+    Allow,
+    /// The association request is answered A-ASSOCIATE-RJ.
+    Reject,
+    /// The command is answered with a DIMSE failure response.
+    Refuse,
+    /// The association is aborted (at the acceptor's answer or at the command).
+    Abort,
+}
+
+impl DicomExpect {
+    /// The name used in rule files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DicomExpect::Allow => "allow",
+            DicomExpect::Reject => "reject",
+            DicomExpect::Refuse => "refuse",
+            DicomExpect::Abort => "abort",
+        }
+    }
+}
+
+/// One DIMSE request a DICOM test sends on its association.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DicomTestCommand {
+    /// The request's command field.
+    pub field: wardgate_dicom::CommandField,
+    /// Its SOP class UID; default: the first proposed context's.
+    pub sop_class: Option<String>,
+    /// Move destination (C-MOVE).
+    pub move_destination: Option<String>,
+    /// Priority; default medium for the commands that carry one.
+    pub priority: Option<wardgate_dicom::Priority>,
+}
+
+/// A DICOM rule test: an A-ASSOCIATE-RQ built from AE titles and contexts, the acceptor's
+/// A-ASSOCIATE-AC accepting every context with its first proposed transfer syntax, and
+/// optionally one command sent in the first accepted context of its SOP class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DicomTest {
+    /// Calling AE title.
+    pub calling_ae: String,
+    /// Called AE title.
+    pub called_ae: String,
+    /// Proposed contexts, in order (ids 1, 3, 5, ...): SOP class UID and transfer syntax UIDs.
+    pub contexts: Vec<(String, Vec<String>)>,
+    /// Whether the request carries a user identity.
+    pub user_identity: bool,
+    /// The command, if the test sends one.
+    pub command: Option<DicomTestCommand>,
+    /// The expected outcome.
+    pub expect: DicomExpect,
+    /// The expected A-ASSOCIATE-RJ reason.
+    pub reason: Option<u8>,
+    /// The expected DIMSE failure status.
+    pub status: Option<u16>,
 }
 
 /// One declared test case.
@@ -79,6 +142,9 @@ impl RuleTest {
             TestMessage::PumpFrames(_) => {
                 return Err("a pump test has frames, not a message".into());
             }
+            TestMessage::Dicom(_) => {
+                return Err("a DICOM test describes an association, not a message".into());
+            }
         };
         Ok(to_segment_terminators(&bytes))
     }
@@ -113,6 +179,9 @@ impl RuleTest {
 
     fn check(&self, rules: &RuleSet, limits: &ParseLimits) -> Result<(), String> {
         let verdict = match &self.message {
+            TestMessage::Dicom(test) => {
+                return test.check(rules, &self.sender, self.rule.as_deref());
+            }
             TestMessage::PumpFrames(files) => self.pump_verdict(rules, files)?,
             _ => {
                 let bytes = self.load()?;
