@@ -1,0 +1,593 @@
+//! Compiling `[[rule]]`: message, sender, field and pump conditions.
+
+use super::*;
+
+pub(super) const RULE_KEYS: &[&str] = &[
+    "id",
+    "description",
+    "protocol",
+    "action",
+    "mode",
+    "message",
+    "sender",
+    "field",
+    "drug_library",
+    "hl7_error",
+    "application_code",
+    "command",
+    "pump",
+    "dicom",
+    "refuse",
+    "status",
+    "reason",
+];
+
+pub(super) const RULE_PUMP_KEYS: &[&str] = &["devices", "channels"];
+
+pub(super) const SENDER_KEYS: &[&str] = &[
+    "cert_cn",
+    "cert_san",
+    "address",
+    "sending_application",
+    "sending_facility",
+];
+
+pub(super) const CONDITION_KEYS: &[&str] = &[
+    "equals",
+    "not_equals",
+    "one_of",
+    "not_one_of",
+    "matches",
+    "exists",
+    "min",
+    "max",
+];
+
+pub(super) fn compile_rule(
+    rep: &mut Reporter<'_>,
+    source: &RuleSource,
+    t: &DeTable<'_>,
+    sp: &Range<usize>,
+) -> Option<Rule> {
+    check_keys(rep, t, RULE_KEYS, "[[rule]]");
+    let mut ok = true;
+    let id = required_str(rep, t, sp, "id", "[[rule]]");
+    if let Some((id, id_span)) = &id {
+        if !valid_id(id) {
+            rep.error_hint(
+                id_span.clone(),
+                format!("rule id `{id}` is not a valid id"),
+                "use letters, digits, '-', '_', '.', at most 64 characters",
+            );
+            ok = false;
+        }
+    }
+    let description = required_str(rep, t, sp, "description", "[[rule]]");
+    let action_v = match get(t, "action") {
+        Some(v) => action(rep, v, "`action`"),
+        None => {
+            rep.error_hint(
+                sp.clone(),
+                "[[rule]] has no `action`",
+                "add `action = \"allow\"` or `action = \"deny\"`",
+            );
+            None
+        }
+    };
+    let protocol = match get(t, "protocol") {
+        None => Some(Protocol::Hl7),
+        Some(v) => match as_str(rep, v, "`protocol`") {
+            Some("hl7") => Some(Protocol::Hl7),
+            Some("pump") => Some(Protocol::Pump),
+            Some("dicom") => Some(Protocol::Dicom),
+            Some(other) => {
+                rep.error_hint(
+                    span(v),
+                    format!("unknown protocol `{other}`"),
+                    "supported: \"hl7\", \"pump\", \"dicom\"",
+                );
+                None
+            }
+            None => None,
+        },
+    };
+    let mode = match get(t, "mode") {
+        None => Some(Mode::Enforce),
+        Some(v) => match as_str(rep, v, "`mode`") {
+            Some("enforce") => Some(Mode::Enforce),
+            Some("audit") => Some(Mode::Audit),
+            Some(other) => {
+                rep.error_hint(
+                    span(v),
+                    format!("unknown mode `{other}`"),
+                    "use \"enforce\" or \"audit\"",
+                );
+                None
+            }
+            None => None,
+        },
+    };
+    let mut messages = Vec::new();
+    if let Some(v) = get(t, "message") {
+        for (m, m_span) in string_list(rep, v, "`message`").unwrap_or_default() {
+            match parse_message_type(m) {
+                Some(mt) => messages.push(mt),
+                None => {
+                    rep.error_hint(
+                        m_span,
+                        format!("`{m}` is not a message type"),
+                        "write MSH-9.1^MSH-9.2, e.g. \"RGV^O15\" or \"ADT^*\"",
+                    );
+                    ok = false;
+                }
+            }
+        }
+    }
+    let mut rule_sender = SenderConds::default();
+    if let Some(v) = get(t, "sender") {
+        if let Some(st) = as_table(rep, v, "[rule.sender]") {
+            ok &= compile_sender(rep, st, &mut rule_sender);
+        }
+    }
+    let mut fields = Vec::new();
+    if let Some(v) = get(t, "field") {
+        for (ft, fsp) in tables(rep, v, "[[rule.field]]") {
+            check_keys(
+                rep,
+                ft,
+                &[CONDITION_KEYS, &["path"]].concat(),
+                "[[rule.field]]",
+            );
+            let Some((path_text, path_span)) =
+                required_str(rep, ft, &fsp, "path", "[[rule.field]]")
+            else {
+                ok = false;
+                continue;
+            };
+            let path = match Path::parse(path_text) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    rep.error_hint(
+                        path_span,
+                        format!("`{path_text}` is not a field path: {e}"),
+                        "write SEG-field, e.g. \"MSH-9.1\", \"RXG-15\", \"OBX[2]-18.1\", \"PID-3(2).1\"",
+                    );
+                    None
+                }
+            };
+            let cond = compile_condition(rep, ft, &fsp, false, "[[rule.field]]");
+            match (path, cond) {
+                (Some(p), Some(c)) => fields.push((p, c)),
+                _ => ok = false,
+            }
+        }
+    }
+    let is_pump = protocol == Some(Protocol::Pump);
+    let is_dicom = protocol == Some(Protocol::Dicom);
+    for key in ["message", "field"] {
+        if let (true, Some(v)) = (is_pump || is_dicom, get(t, key)) {
+            rep.error_hint(
+                span(v),
+                format!("`{key}` applies to HL7 rules"),
+                if is_pump {
+                    "pump rules name `command`s"
+                } else {
+                    "DICOM rules put their conditions in [rule.dicom]"
+                },
+            );
+            ok = false;
+        }
+    }
+    if is_dicom {
+        for key in [
+            "command",
+            "pump",
+            "drug_library",
+            "hl7_error",
+            "application_code",
+        ] {
+            if let Some(v) = get(t, key) {
+                let hint = if key == "command" {
+                    "DICOM rules name DIMSE services in [rule.dicom] `commands`, e.g. commands = [\"C-STORE\"]"
+                } else {
+                    "DICOM rules refuse with `refuse` (and `status` or `reason`)"
+                };
+                rep.error_hint(
+                    span(v),
+                    format!("`{key}` does not apply to DICOM rules"),
+                    hint,
+                );
+                ok = false;
+            }
+        }
+    }
+    let dicom = crate::compile_dicom::compile_rule_dicom(rep, t, sp, is_dicom, action_v);
+    ok &= dicom.is_some();
+    if let (true, Some(v)) = (is_pump || is_dicom, get(t, "sender")) {
+        if let DeValue::Table(st) = v.get_ref() {
+            for key in ["sending_application", "sending_facility"] {
+                if let Some(k) = get(st, key) {
+                    rep.error(
+                        span(k),
+                        format!(
+                            "`sender.{key}` is an HL7 field; {} rules have none",
+                            if is_pump { "pump" } else { "DICOM" }
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+    }
+    let mut commands = Vec::new();
+    if let (false, Some(v)) = (is_dicom, get(t, "command")) {
+        if !is_pump {
+            rep.error_hint(
+                span(v),
+                "`command` applies to pump rules",
+                "add `protocol = \"pump\"`",
+            );
+            ok = false;
+        }
+        for (name, n_span) in string_list(rep, v, "`command`").unwrap_or_default() {
+            match crate::pump::command_by_name(name) {
+                Some(c) => commands.push(c),
+                None => {
+                    let names: Vec<&str> = crate::pump::ALL_COMMANDS
+                        .iter()
+                        .filter_map(|c| c.name())
+                        .collect();
+                    let hint = match crate::diag::suggest(name, &names) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("commands: {}", names.join(", ")),
+                    };
+                    rep.error_hint(n_span, format!("`{name}` is not a pump command"), hint);
+                    ok = false;
+                }
+            }
+        }
+    }
+    let (mut devices, mut channels) = (None, None);
+    if let Some(v) = get(t, "pump") {
+        if !is_pump {
+            rep.error_hint(
+                span(v),
+                "[rule.pump] applies to pump rules",
+                "add `protocol = \"pump\"`",
+            );
+            ok = false;
+        }
+        if let Some(pt) = as_table(rep, v, "[rule.pump]") {
+            check_keys(rep, pt, RULE_PUMP_KEYS, "[rule.pump]");
+            if let Some(d) = get(pt, "devices") {
+                devices = match d.get_ref() {
+                    DeValue::Table(ct) => {
+                        compile_condition(rep, ct, &span(d), false, "`pump.devices`")
+                    }
+                    _ => string_list(rep, d, "`pump.devices`").map(|l| {
+                        TextCondition::one_of(
+                            l.into_iter().map(|(s, _)| s.as_bytes().to_vec()).collect(),
+                            false,
+                        )
+                    }),
+                };
+                ok &= devices.is_some();
+            }
+            if let Some(c) = get(pt, "channels") {
+                let mut list = Vec::new();
+                for item in as_array(rep, c, "`pump.channels`")
+                    .map(|a| a.iter().collect::<Vec<_>>())
+                    .unwrap_or_default()
+                {
+                    match as_number(rep, item, "a channel") {
+                        Some(n) if n.fract() == 0.0 && (0.0..=8.0).contains(&n) => {
+                            list.push(n as u8)
+                        }
+                        Some(_) => {
+                            rep.error(span(item), "channels are 0 (the device) to 8");
+                            ok = false;
+                        }
+                        None => ok = false,
+                    }
+                }
+                channels = Some(list);
+            }
+        }
+    }
+    let drug_library = match get(t, "drug_library") {
+        None => false,
+        Some(v) => as_bool(rep, v, "`drug_library`").unwrap_or(false),
+    };
+    let hl7_error = match get(t, "hl7_error") {
+        None => Some(hl7_error::APPLICATION_ERROR),
+        Some(v) => as_u16(rep, v, "`hl7_error`").and_then(|c| {
+            if (100..=999).contains(&c) {
+                Some(c)
+            } else {
+                rep.error_hint(
+                    span(v),
+                    format!("`hl7_error = {c}` is not an HL7 table 0357 code"),
+                    "use 100-999, e.g. 207 (application internal error)",
+                );
+                None
+            }
+        }),
+    };
+    let application_code = match get(t, "application_code") {
+        None => Some(None),
+        Some(v) => as_u16(rep, v, "`application_code`").map(Some),
+    };
+    if drug_library && action_v == Some(Action::Deny) {
+        rep.error_hint(
+            sp.clone(),
+            "`drug_library = true` on a deny rule has no effect",
+            "the drug library refines allow rules; remove it or use action = \"allow\"",
+        );
+        ok = false;
+    }
+    let line = line_col(&source.text, sp.start).0;
+    match (
+        ok,
+        id,
+        description,
+        action_v,
+        protocol,
+        mode,
+        hl7_error,
+        application_code,
+    ) {
+        (
+            true,
+            Some((id, _)),
+            Some((description, _)),
+            Some(action),
+            Some(protocol),
+            Some(mode),
+            Some(hl7_error),
+            Some(application_code),
+        ) => Some(Rule {
+            id: Arc::from(id),
+            description: description.to_owned(),
+            protocol,
+            action,
+            mode,
+            origin: (source.name.clone(), line),
+            messages,
+            cert_cn: rule_sender.cert_cn,
+            cert_san: rule_sender.cert_san,
+            address: rule_sender.address,
+            sending_application: rule_sender.sending_application,
+            sending_facility: rule_sender.sending_facility,
+            fields,
+            commands,
+            devices,
+            channels,
+            dicom: dicom.flatten(),
+            drug_library,
+            hl7_error,
+            application_code,
+        }),
+        _ => None,
+    }
+}
+
+pub(super) fn parse_message_type(m: &str) -> Option<MessageType> {
+    let (code, trigger) = match m.split_once('^') {
+        Some((c, t)) => (c, Some(t)),
+        None => (m, None),
+    };
+    let token = |s: &str| {
+        !s.is_empty() && s.len() <= 8 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    };
+    if !token(code) {
+        return None;
+    }
+    let trigger = match trigger {
+        None | Some("*") => None,
+        Some(t) if token(t) => Some(t.to_owned()),
+        Some(_) => return None,
+    };
+    Some(MessageType {
+        code: code.to_owned(),
+        trigger,
+    })
+}
+
+/// Sender conditions as compiled from a table.
+#[derive(Default)]
+pub(crate) struct SenderConds {
+    pub(crate) cert_cn: Option<TextCondition>,
+    pub(crate) cert_san: Option<TextCondition>,
+    pub(crate) address: Option<AddressCondition>,
+    pub(crate) sending_application: Option<TextCondition>,
+    pub(crate) sending_facility: Option<TextCondition>,
+}
+
+pub(super) fn compile_sender(
+    rep: &mut Reporter<'_>,
+    t: &DeTable<'_>,
+    out: &mut SenderConds,
+) -> bool {
+    check_keys(rep, t, SENDER_KEYS, "[rule.sender]");
+    read_sender(rep, t, out, "sender")
+}
+
+/// The sender keys of a table (unknown keys are the caller's to check); `prefix` names the
+/// table in messages (`sender.address`).
+pub(crate) fn read_sender(
+    rep: &mut Reporter<'_>,
+    t: &DeTable<'_>,
+    out: &mut SenderConds,
+    prefix: &str,
+) -> bool {
+    let mut ok = true;
+    for (key, ignore_case) in [
+        ("cert_cn", true),
+        ("cert_san", true),
+        ("sending_application", false),
+        ("sending_facility", false),
+    ] {
+        let Some(v) = get(t, key) else { continue };
+        let what = format!("`{prefix}.{key}`");
+        let cond = match v.get_ref() {
+            DeValue::Table(ct) => compile_condition(rep, ct, &span(v), ignore_case, &what),
+            _ => string_list(rep, v, &what).map(|list| {
+                TextCondition::one_of(
+                    list.into_iter()
+                        .map(|(s, _)| s.as_bytes().to_vec())
+                        .collect(),
+                    ignore_case,
+                )
+            }),
+        };
+        let Some(cond) = cond else {
+            ok = false;
+            continue;
+        };
+        let slot = match key {
+            "cert_cn" => &mut out.cert_cn,
+            "cert_san" => &mut out.cert_san,
+            "sending_application" => &mut out.sending_application,
+            _ => &mut out.sending_facility,
+        };
+        *slot = Some(cond);
+    }
+    if let Some(v) = get(t, "address") {
+        let mut cond = AddressCondition::default();
+        let (pos, neg) = match v.get_ref() {
+            DeValue::Table(at) => {
+                check_keys(
+                    rep,
+                    at,
+                    &["one_of", "not_one_of"],
+                    &format!("`{prefix}.address`"),
+                );
+                (get(at, "one_of"), get(at, "not_one_of"))
+            }
+            _ => (Some(v), None),
+        };
+        for (src, slot) in [(pos, &mut cond.one_of), (neg, &mut cond.not_one_of)] {
+            let Some(src) = src else { continue };
+            let mut nets = Vec::new();
+            for (text, s) in
+                string_list(rep, src, &format!("`{prefix}.address`")).unwrap_or_default()
+            {
+                match parse_net(text) {
+                    Some(n) => nets.push(n),
+                    None => {
+                        rep.error_hint(
+                            s,
+                            format!("`{text}` is not an IP address or CIDR network"),
+                            "write e.g. \"10.20.0.0/16\" or \"10.20.1.5\"",
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            *slot = Some(nets);
+        }
+        if cond.one_of.is_none() && cond.not_one_of.is_none() {
+            rep.error(
+                span(v),
+                format!("`{prefix}.address` needs `one_of` or `not_one_of`"),
+            );
+            ok = false;
+        }
+        out.address = Some(cond);
+    }
+    ok
+}
+
+pub(super) fn parse_net(text: &str) -> Option<IpNet> {
+    text.parse::<IpNet>()
+        .ok()
+        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+}
+
+pub(crate) fn compile_condition(
+    rep: &mut Reporter<'_>,
+    t: &DeTable<'_>,
+    sp: &Range<usize>,
+    ignore_case: bool,
+    what: &str,
+) -> Option<TextCondition> {
+    if what != "[[rule.field]]" {
+        check_keys(rep, t, CONDITION_KEYS, what);
+    }
+    let mut ok = true;
+    let mut c = TextCondition {
+        ignore_case,
+        ..TextCondition::default()
+    };
+    let mut any = false;
+    if let Some(v) = get(t, "equals") {
+        any = true;
+        c.equals = as_str(rep, v, "`equals`").map(|s| s.as_bytes().to_vec());
+        ok &= c.equals.is_some();
+    }
+    if let Some(v) = get(t, "not_equals") {
+        any = true;
+        c.not_equals = as_str(rep, v, "`not_equals`").map(|s| s.as_bytes().to_vec());
+        ok &= c.not_equals.is_some();
+    }
+    for (key, slot) in [("one_of", &mut c.one_of), ("not_one_of", &mut c.not_one_of)] {
+        if let Some(v) = get(t, key) {
+            any = true;
+            *slot = string_list(rep, v, &format!("`{key}`"))
+                .map(|l| l.into_iter().map(|(s, _)| s.as_bytes().to_vec()).collect());
+            ok &= slot.is_some();
+        }
+    }
+    if let Some(v) = get(t, "matches") {
+        any = true;
+        if let Some(re) = as_str(rep, v, "`matches`") {
+            // Anchored on both ends so `matches = "EGH"` cannot be misread as "contains EGH".
+            match RegexBuilder::new(&format!("^(?:{re})$"))
+                .size_limit(MAX_REGEX_SIZE)
+                .build()
+            {
+                Ok(r) => c.matches = Some(r),
+                Err(e) => {
+                    rep.error(
+                        span(v),
+                        format!("`matches` is not a valid regular expression: {e}"),
+                    );
+                    ok = false;
+                }
+            }
+        } else {
+            ok = false;
+        }
+    }
+    if let Some(v) = get(t, "exists") {
+        any = true;
+        c.exists = as_bool(rep, v, "`exists`");
+        ok &= c.exists.is_some();
+    }
+    for (key, slot) in [("min", &mut c.min), ("max", &mut c.max)] {
+        if let Some(v) = get(t, key) {
+            any = true;
+            *slot = as_number(rep, v, &format!("`{key}`"));
+            ok &= slot.is_some();
+        }
+    }
+    if let (Some(min), Some(max)) = (c.min, c.max) {
+        if min > max {
+            rep.error_hint(
+                sp.clone(),
+                format!("min {min} is greater than max {max}: nothing can match"),
+                "swap them",
+            );
+            ok = false;
+        }
+    }
+    if !any {
+        rep.error_hint(
+            sp.clone(),
+            format!("{what} has no condition"),
+            format!("add one of: {}", CONDITION_KEYS.join(", ")),
+        );
+        ok = false;
+    }
+    ok.then_some(c)
+}
