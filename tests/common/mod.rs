@@ -2,6 +2,7 @@
 //! rules (or others), and an in-memory audit log to assert on.
 #![allow(dead_code)]
 
+pub mod dicom;
 pub mod pump;
 
 use std::net::SocketAddr;

@@ -24,10 +24,24 @@ pub struct AuditRecord {
     pub cert_subject: Option<String>,
     /// `inbound` (sender to upstream) or `outbound` (upstream reply to sender).
     pub direction: &'static str,
-    /// MSH-9.1^MSH-9.2 when readable; on pump routes the command name (`PROGRAM-INFUSION`).
+    /// DICOM routes: the calling AE title of the association (the SCU's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calling_ae: Option<String>,
+    /// DICOM routes: the called AE title of the association (the SCP's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub called_ae: Option<String>,
+    /// DICOM routes: the SOP class of a command (its keyword, or the UID when not in the table).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sop_class: Option<String>,
+    /// DICOM routes: the move destination AE title of a C-MOVE request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub move_destination: Option<String>,
+    /// MSH-9.1^MSH-9.2 when readable; on pump routes the command name (`PROGRAM-INFUSION`); on
+    /// DICOM routes the PDU (`A-ASSOCIATE-RQ`) or DIMSE command (`C-STORE-RQ`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_type: Option<String>,
-    /// MSH-10 when readable; on pump routes `<device serial>/<channel>#<sequence>`.
+    /// MSH-10 when readable; on pump routes `<device serial>/<channel>#<sequence>`; on DICOM
+    /// routes `<context id>#<message id>` of a command.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control_id: Option<String>,
     /// allow, deny, audit-deny, malformed, fail-open, upstream-unavailable, unmatched-ack,
@@ -39,7 +53,8 @@ pub struct AuditRecord {
     /// Why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Application error code sent in ERR-5.
+    /// Application error code sent in ERR-5; on DICOM routes the DIMSE status of a refusal or a
+    /// response, or the A-ASSOCIATE-RJ / A-ABORT reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<u16>,
     /// Soft-limit alerts.

@@ -46,6 +46,8 @@ pub enum RouteProtocol {
     Hl7,
     /// The wardgate pump protocol (WPP v1, docs/pump-protocol.md), controller to infusion pump.
     Pump,
+    /// DICOM Upper Layer (PS3.8) associations and DIMSE commands (PS3.7), SCU to SCP.
+    Dicom,
 }
 
 /// What to do with a message that cannot be inspected (does not parse).
@@ -130,6 +132,9 @@ pub struct Limits {
     pub max_outstanding: usize,
     /// Pump routes: most (pump, channel) pairs whose state the stateful rules remember.
     pub max_tracked_channels: usize,
+    /// DICOM routes: largest PDU body accepted from either peer, in bytes (PS3.8 §9.3.1; the
+    /// 6-byte header excluded). A larger declared length aborts the association on sight.
+    pub max_pdu_bytes: u32,
 }
 
 impl Default for Limits {
@@ -143,6 +148,7 @@ impl Default for Limits {
             ack_timeout: Duration::from_secs(60),
             max_outstanding: 64,
             max_tracked_channels: 100_000,
+            max_pdu_bytes: wardgate_dicom::DEFAULT_MAX_PDU_LEN,
         }
     }
 }
@@ -305,11 +311,14 @@ impl Config {
                     "limits.max_connections, limits.max_outstanding and limits.max_tracked_channels must be at least 1".into(),
                 ));
             }
-            if r.protocol == RouteProtocol::Pump && r.allow_lf_terminators {
+            if r.protocol != RouteProtocol::Hl7 && r.allow_lf_terminators {
                 return Err(invalid(
                     &r.name,
                     "allow_lf_terminators applies to HL7 routes only".into(),
                 ));
+            }
+            if r.protocol == RouteProtocol::Dicom {
+                validate_dicom(r).map_err(|m| invalid(&r.name, m))?;
             }
             for (what, d) in [
                 ("idle_timeout", l.idle_timeout),
@@ -340,6 +349,28 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Settings a DICOM route cannot use.
+fn validate_dicom(r: &RouteConfig) -> Result<(), String> {
+    let pdu = r.limits.max_pdu_bytes;
+    let (min, max) = (
+        wardgate_dicom::MIN_ASSOCIATE_BODY_LEN,
+        wardgate_dicom::MAX_PDU_LEN_CEILING,
+    );
+    if !(min..=max).contains(&pdu) {
+        return Err(format!(
+            "limits.max_pdu_bytes must be between {min} and {max}"
+        ));
+    }
+    if r.failure_policy == FailurePolicy::Open {
+        return Err(
+            "failure_policy = \"open\" is not supported on DICOM routes: a PDU or command that \
+             cannot be parsed aborts the association"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// Upper bound on `max_message_bytes`: an MLLP block has no length field, so this is the only cap.
@@ -443,6 +474,25 @@ rules = ["rules/pcd03/policy.toml"]
         );
         let err = Config::parse(&lf, "t.toml", None).unwrap_err().to_string();
         assert!(err.contains("HL7 routes only"), "{err}");
+    }
+
+    #[test]
+    fn a_dicom_route_parses_with_a_pdu_limit_and_refuses_fail_open() {
+        let text = MINIMAL.replace("protocol = \"hl7\"", "protocol = \"dicom\"");
+        let c = Config::parse(&text, "t.toml", None).unwrap();
+        assert_eq!(c.routes[0].protocol, RouteProtocol::Dicom);
+        assert_eq!(c.routes[0].limits.max_pdu_bytes, 256 * 1024);
+        let big = format!("{text}[route.limits]\nmax_pdu_bytes = 4294967295\n");
+        let err = Config::parse(&big, "t.toml", None).unwrap_err().to_string();
+        assert!(err.contains("max_pdu_bytes"), "{err}");
+        let open = text.replace(
+            "protocol = \"dicom\"",
+            "protocol = \"dicom\"\nfailure_policy = \"open\"",
+        );
+        let err = Config::parse(&open, "t.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not supported on DICOM"), "{err}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use wardgate_rules::Sender;
 
 use crate::audit::{AuditLog, AuditRecord};
 use crate::config::RouteProtocol;
+use crate::dicom_conn;
 use crate::hl7_conn::{self, Peer};
 use crate::identity::identity_of;
 use crate::io::BoxedIo;
@@ -210,6 +211,7 @@ async fn handle(
     match route.config.protocol {
         RouteProtocol::Hl7 => hl7_conn::serve(route, peer, io, shutdown).await,
         RouteProtocol::Pump => pump_conn::serve(route, peer, io, shutdown).await,
+        RouteProtocol::Dicom => dicom_conn::serve(route, peer, io, shutdown).await,
     }
 }
 

@@ -27,6 +27,12 @@ pub fn message(route: &str, direction: &'static str, verdict: &'static str, byte
         .increment(bytes as u64);
 }
 
+/// Bytes passed on a route outside a judged message (DICOM data-set fragments streamed through).
+pub fn bytes(route: &str, direction: &'static str, bytes: usize) {
+    counter!("wardgate_bytes_total", "route" => route.to_owned(), "direction" => direction)
+        .increment(bytes as u64);
+}
+
 /// A verdict attributed to a rule.
 pub fn rule_verdict(route: &str, rule: &str, verdict: &'static str) {
     counter!("wardgate_rule_verdicts_total", "route" => route.to_owned(), "rule" => rule.to_owned(), "verdict" => verdict)
