@@ -6,9 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bytes::BufMut;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use wardgate_hl7::{
@@ -23,8 +22,7 @@ use crate::io::BoxedIo;
 use crate::route::Route;
 use crate::{clock, telemetry, upstream};
 
-/// Most bytes read from a socket at a time; a buffer never exceeds the frame limit plus this.
-pub const READ_CHUNK: usize = 16 * 1024;
+pub use crate::inbox::READ_CHUNK;
 
 /// Who is on the client side of a connection.
 #[derive(Debug, Clone)]
@@ -37,80 +35,32 @@ pub struct Peer {
     pub sender: Sender,
 }
 
-/// A byte buffer with a framer; frames are taken from the front without shifting bytes each time.
-struct Inbox {
-    buf: Vec<u8>,
-    start: usize,
-    framer: MllpFramer,
-    frame_started: Option<Instant>,
-}
-
-/// A complete frame taken from an [`Inbox`]: the whole envelope and where its payload lies.
-struct Frame {
+/// A complete MLLP frame taken from an inbox: the whole envelope and where its payload lies.
+pub struct Frame {
     bytes: Vec<u8>,
     kind: FrameKind,
     payload: std::ops::Range<usize>,
 }
 
-impl Inbox {
-    fn new(max_payload: usize) -> Self {
-        Inbox {
-            buf: Vec::new(),
-            start: 0,
-            framer: MllpFramer::new(max_payload),
-            frame_started: None,
-        }
+impl crate::inbox::Framer for MllpFramer {
+    type Info = (FrameKind, std::ops::Range<usize>);
+    type Frame = Frame;
+    type Error = MllpError;
+
+    fn next_frame(&mut self, buf: &[u8]) -> Result<Option<(usize, Self::Info)>, MllpError> {
+        Ok(MllpFramer::next_frame(self, buf)?.map(|i| (i.consumed, (i.kind, i.payload))))
     }
 
-    /// Room for the next read, at most [`READ_CHUNK`] bytes: the socket reads straight into the
-    /// buffer, and a connection that has sent nothing holds no buffer at all.
-    fn spare(&mut self) -> bytes::buf::Limit<&mut Vec<u8>> {
-        if self.start > 0 && self.start == self.buf.len() {
-            self.buf.clear();
-            self.start = 0;
-        }
-        self.buf.reserve(READ_CHUNK);
-        (&mut self.buf).limit(READ_CHUNK)
-    }
-
-    /// Note that `n` bytes were read into [`Inbox::spare`].
-    fn filled(&mut self, n: usize) {
-        if self.frame_started.is_none() && n > 0 {
-            self.frame_started = Some(Instant::now());
-        }
-    }
-
-    fn pending(&self) -> bool {
-        self.start < self.buf.len()
-    }
-
-    fn next(&mut self) -> Result<Option<Frame>, MllpError> {
-        let rest = self.buf.get(self.start..).unwrap_or_default();
-        let Some(info) = self.framer.next_frame(rest)? else {
-            return Ok(None);
-        };
-        let bytes = rest.get(..info.consumed).unwrap_or_default().to_vec();
-        self.start += info.consumed;
-        // Compact once the consumed prefix dominates, so pipelined frames cost linear time.
-        if self.start == self.buf.len() {
-            self.buf.clear();
-            self.start = 0;
-            // Give back the memory of an unusually large message; keep the usual working size.
-            if self.buf.capacity() > 4 * READ_CHUNK {
-                self.buf = Vec::new();
-            }
-        } else if self.start > READ_CHUNK && self.start * 2 > self.buf.len() {
-            self.buf.drain(..self.start);
-            self.start = 0;
-        }
-        self.frame_started = self.pending().then(Instant::now);
-        Ok(Some(Frame {
+    fn finish(bytes: Vec<u8>, (kind, payload): Self::Info) -> Frame {
+        Frame {
             bytes,
-            kind: info.kind,
-            payload: info.payload,
-        }))
+            kind,
+            payload,
+        }
     }
 }
+
+type Inbox = crate::inbox::Inbox<MllpFramer>;
 
 /// A message forwarded upstream and not yet acknowledged.
 struct Outstanding {
@@ -142,17 +92,10 @@ struct Driver {
     last_activity: Instant,
 }
 
-/// Read from `io` straight into `inbox`.
-async fn read_into(io: &mut BoxedIo, inbox: &mut Inbox) -> std::io::Result<usize> {
-    let n = io.read_buf(&mut inbox.spare()).await?;
-    inbox.filled(n);
-    Ok(n)
-}
-
 /// Read from the upstream into its inbox; pending forever when there is no upstream yet.
 async fn read_upstream(up: Option<&mut Upstream>) -> std::io::Result<usize> {
     match up {
-        Some(up) => read_into(&mut up.io, &mut up.inbox).await,
+        Some(up) => up.inbox.read_from(&mut up.io).await,
         None => std::future::pending().await,
     }
 }
@@ -169,7 +112,7 @@ pub async fn serve(
         route,
         peer,
         client,
-        inbox: Inbox::new(max),
+        inbox: Inbox::new(MllpFramer::new(max)),
         upstream: None,
         outstanding: VecDeque::new(),
         last_activity: Instant::now(),
@@ -223,7 +166,7 @@ impl Driver {
                 timer.as_mut().reset(deadline);
             }
             tokio::select! {
-                r = read_into(&mut self.client, &mut self.inbox), if reading_client => {
+                r = self.inbox.read_from(&mut self.client), if reading_client => {
                     let n = r.map_err(|_| Close::Abort)?;
                     if n == 0 {
                         client_open = false;
@@ -254,13 +197,13 @@ impl Driver {
 
     fn deadline(&self, reading_client: bool, limits: crate::config::Limits) -> Instant {
         let mut deadline = self.last_activity + limits.idle_timeout;
-        if let Some(started) = self.inbox.frame_started.filter(|_| reading_client) {
+        if let Some(started) = self.inbox.frame_started().filter(|_| reading_client) {
             deadline = deadline.min(started + limits.frame_timeout);
         }
         if let Some(first) = self.outstanding.front() {
             deadline = deadline.min(first.sent + limits.ack_timeout);
         }
-        if let Some(started) = self.upstream.as_ref().and_then(|u| u.inbox.frame_started) {
+        if let Some(started) = self.upstream.as_ref().and_then(|u| u.inbox.frame_started()) {
             deadline = deadline.min(started + limits.frame_timeout);
         }
         deadline
@@ -278,7 +221,7 @@ impl Driver {
                 return Err(Close::Abort);
             }
         }
-        if let Some(started) = self.inbox.frame_started.filter(|_| reading_client) {
+        if let Some(started) = self.inbox.frame_started().filter(|_| reading_client) {
             if now >= started + limits.frame_timeout {
                 telemetry::parse_error(self.route.name(), "frame-timeout");
                 self.connection_event(
@@ -295,7 +238,7 @@ impl Driver {
         if self
             .upstream
             .as_ref()
-            .and_then(|u| u.inbox.frame_started)
+            .and_then(|u| u.inbox.frame_started())
             .is_some_and(|s| now >= s + limits.frame_timeout)
         {
             return self.upstream_gone("the upstream did not complete a frame in time");
@@ -332,7 +275,7 @@ impl Driver {
 
     async fn drain_inbound(&mut self) -> Result<(), Close> {
         loop {
-            let frame = match self.inbox.next() {
+            let frame = match self.inbox.take() {
                 Ok(Some(f)) => f,
                 Ok(None) => return Ok(()),
                 Err(e) => {
@@ -522,7 +465,7 @@ impl Driver {
             .await?;
             self.upstream = Some(Upstream {
                 io,
-                inbox: Inbox::new(cfg.limits.max_message_bytes),
+                inbox: Inbox::new(MllpFramer::new(cfg.limits.max_message_bytes)),
             });
         }
         match self.upstream.as_mut() {
@@ -625,7 +568,7 @@ impl Driver {
             let Some(up) = self.upstream.as_mut() else {
                 return Ok(());
             };
-            let frame = match up.inbox.next() {
+            let frame = match up.inbox.take() {
                 Ok(Some(f)) => f,
                 Ok(None) => return Ok(()),
                 Err(e) => {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod dicom_conn;
 pub mod hl7_conn;
 pub mod identity;
+pub mod inbox;
 pub mod io;
 pub mod pki;
 pub mod pump_conn;

@@ -22,7 +22,7 @@ impl Driver {
                 return Ok(());
             }
             let next = match self.upstream.as_mut() {
-                Some(up) => up.inbox.next(),
+                Some(up) => up.inbox.take(),
                 None => return Ok(()),
             };
             match next {

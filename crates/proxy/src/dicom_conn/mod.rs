@@ -31,7 +31,7 @@ mod policy;
 mod requestor;
 
 use held::{Fate, HeldPdus};
-use inbox::Inbox;
+use inbox::{Inbox, new_inbox};
 
 /// Most PDUs held back while one command set is incomplete.
 const MAX_HELD_PDUS: usize = 256;
@@ -145,7 +145,7 @@ pub async fn serve(
         route,
         peer,
         client,
-        client_inbox: Inbox::new(max_pdu),
+        client_inbox: new_inbox(max_pdu),
         upstream: None,
         assoc: Association::new(),
         rq: None,

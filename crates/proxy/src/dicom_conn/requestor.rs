@@ -39,7 +39,7 @@ impl Driver {
             if self.assoc.is_closed() {
                 return Ok(());
             }
-            match self.client_inbox.next() {
+            match self.client_inbox.take() {
                 Ok(Some(pdu)) => self.on_requestor_pdu(pdu).await?,
                 Ok(None) => return Ok(()),
                 Err(e) => {
@@ -178,7 +178,7 @@ impl Driver {
                     Ok(io) => {
                         self.upstream = Some(Upstream {
                             io,
-                            inbox: super::inbox::Inbox::new(cfg.limits.max_pdu_bytes),
+                            inbox: super::inbox::new_inbox(cfg.limits.max_pdu_bytes),
                         });
                         rec.forwarded = true;
                         telemetry::message(route.name(), "inbound", rec.verdict, rec.bytes);

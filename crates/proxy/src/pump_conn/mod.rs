@@ -23,7 +23,7 @@ mod inbox;
 mod outbound;
 mod wire;
 
-use inbox::{Inbox, frame_error_kind};
+use inbox::{Inbox, frame_error_kind, new_inbox};
 use wire::{command_name, control_id, denial_nak, expects_reply, push_bounded};
 
 /// A command forwarded to the pump whose response has not been seen yet.
@@ -76,7 +76,7 @@ pub async fn serve(
         route,
         peer,
         client,
-        inbox: Inbox::new(max),
+        inbox: new_inbox(max),
         upstream: None,
         awaiting: VecDeque::new(),
         unanswered: VecDeque::new(),
@@ -247,7 +247,7 @@ impl Driver {
 
     async fn drain_inbound(&mut self) -> Result<(), Close> {
         loop {
-            match self.inbox.next() {
+            match self.inbox.take() {
                 Ok(Some(bytes)) => self.inbound_frame(bytes).await?,
                 Ok(None) => return Ok(()),
                 Err(e) => return self.inbound_framing_error(e).await,
@@ -416,7 +416,7 @@ impl Driver {
             .await?;
             self.upstream = Some(Upstream {
                 io,
-                inbox: Inbox::new(cfg.limits.max_message_bytes),
+                inbox: new_inbox(cfg.limits.max_message_bytes),
             });
         }
         match self.upstream.as_mut() {

@@ -49,7 +49,7 @@ impl Driver {
             let Some(up) = self.upstream.as_mut() else {
                 return Ok(());
             };
-            match up.inbox.next() {
+            match up.inbox.take() {
                 Ok(Some(bytes)) => self.outbound_frame(bytes).await?,
                 Ok(None) => return Ok(()),
                 Err(e) => {
