@@ -6,16 +6,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustls::{ClientConfig, ServerConfig};
-use rustls_pki_types::ServerName;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_rustls::TlsAcceptor;
 use wardgate_pump::FrameDecoder;
 use wardgate_pump::sim::PumpSim;
 
 use crate::io::BoxedIo;
+use crate::sim::connect_stream;
 
 /// How the simulated pump answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,16 +203,7 @@ impl PumpClient {
         addr: SocketAddr,
         tls: Option<(Arc<ClientConfig>, &str)>,
     ) -> std::io::Result<Self> {
-        let tcp = TcpStream::connect(addr).await?;
-        tcp.set_nodelay(true)?;
-        let io: BoxedIo = match tls {
-            None => Box::new(tcp),
-            Some((cfg, name)) => {
-                let name = ServerName::try_from(name.to_owned())
-                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-                Box::new(TlsConnector::from(cfg).connect(name, tcp).await?)
-            }
-        };
+        let io = connect_stream(addr, tls).await?;
         Ok(PumpClient {
             io,
             decoder: FrameDecoder::default(),

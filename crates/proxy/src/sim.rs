@@ -211,6 +211,25 @@ pub fn client_tls(ca_pem: &str, client: Option<&Pem>) -> Result<Arc<ClientConfig
     Ok(Arc::new(cfg))
 }
 
+/// Connect a client to `addr`, with TLS when `tls` is given (`server_name` is what the server's
+/// certificate names; the configuration carries the client certificate, if any).
+pub async fn connect_stream(
+    addr: SocketAddr,
+    tls: Option<(Arc<ClientConfig>, &str)>,
+) -> std::io::Result<BoxedIo> {
+    let tcp = TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let io: BoxedIo = match tls {
+        None => Box::new(tcp),
+        Some((cfg, name)) => {
+            let name = ServerName::try_from(name.to_owned())
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+            Box::new(TlsConnector::from(cfg).connect(name, tcp).await?)
+        }
+    };
+    Ok(io)
+}
+
 /// An MLLP client: the EHR's side of a connection.
 pub struct MllpClient {
     io: BoxedIo,
@@ -230,16 +249,7 @@ impl MllpClient {
         addr: SocketAddr,
         tls: Option<(Arc<ClientConfig>, &str)>,
     ) -> std::io::Result<Self> {
-        let tcp = TcpStream::connect(addr).await?;
-        tcp.set_nodelay(true)?;
-        let io: BoxedIo = match tls {
-            None => Box::new(tcp),
-            Some((cfg, name)) => {
-                let name = ServerName::try_from(name.to_owned())
-                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-                Box::new(TlsConnector::from(cfg).connect(name, tcp).await?)
-            }
-        };
+        let io = connect_stream(addr, tls).await?;
         Ok(MllpClient {
             io,
             framer: MllpFramer::default(),
