@@ -250,7 +250,9 @@ impl RuleSet {
         sender: &Sender,
         now_unix_ms: Option<i64>,
     ) -> Verdict {
+        // MSH-7 stands in for the clock only where an order's age is checked at all.
         let now_ms = now_unix_ms.or_else(|| {
+            self.policy.max_order_age_ms?;
             let sent = msg.header().field(7)?.to_text();
             crate::time::parse_hl7_ts(&sent, self.policy.local_offset_minutes)
         });

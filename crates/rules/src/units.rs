@@ -289,14 +289,20 @@ pub fn parse_mdc_code(text: &str) -> Result<Unit, UnitError> {
         0x14 => 1e-9,
         _ => return Err(unknown()),
     };
-    let mnemonic_base = match term & !0x1F {
-        1600 => "L",
-        1728 => "G",
-        3104 => "L_PER_HR",
-        3456 => "G_PER_KG_PER_MIN",
+    // The unprefixed base units (factor to canonical mL, mcg; per hour).
+    let base = |kind, per_kg, per_time, factor| Unit {
+        kind,
+        per_kg,
+        per_time,
+        factor,
+    };
+    let mut unit = match term & !0x1F {
+        1600 => base(Kind::Volume, false, false, 1000.0), // MDC_DIM_X_L
+        1728 => base(Kind::Mass, false, false, 1e6),      // MDC_DIM_X_G
+        3104 => base(Kind::Volume, false, true, 1000.0),  // MDC_DIM_X_L_PER_HR
+        3456 => base(Kind::Mass, true, true, 1e6 * 60.0), // MDC_DIM_X_G_PER_KG_PER_MIN
         _ => return Err(unknown()),
     };
-    let mut unit = parse_mdc_mnemonic(&format!("MDC_DIM_X_{mnemonic_base}"))?;
     if unit.kind == Kind::Mass && prefix == 1e3 && !unit.per_time && !unit.per_kg {
         return Ok(Unit {
             kind: Kind::Weight,
@@ -341,7 +347,14 @@ pub fn resolve_coded(units: &Coded<'_>) -> Result<Unit, UnitError> {
     let mut found: Option<(Unit, &str)> = None;
     let mut first_error = None;
     let mut any = false;
-    for (value, system) in candidates {
+    for (i, (value, system)) in candidates.iter().enumerate() {
+        // `mL/h^mL/h^UCUM` names the same unit twice: parse it once.
+        if candidates
+            .get(..i)
+            .is_some_and(|prev| prev.iter().any(|(v, s)| v == value && s == system))
+        {
+            continue;
+        }
         let Some(res) = parse_in_system(value, system) else {
             continue;
         };
