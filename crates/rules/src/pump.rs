@@ -55,7 +55,8 @@ struct Channel {
     infusing: bool,
     /// The drug-library or firmware transfer in progress (device level, channel 0): chunks must
     /// come in order, for one image, and add up to its digest.
-    updates: UpdateTracker,
+    /// Boxed and absent until the first chunk: only a pump's channel 0 ever carries one.
+    updates: Option<Box<UpdateTracker>>,
 }
 
 type Key = ([u8; 16], u8);
@@ -437,7 +438,7 @@ impl RuleSet {
                 // digest that the received bytes do not add up to are refused.
                 let mut tracker = state
                     .get(&key(&h.device, 0))
-                    .map(|c| c.updates.clone())
+                    .and_then(|c| c.updates.as_deref().cloned())
                     .unwrap_or_default();
                 if let Some(Err(e)) = tracker.accept_command(&frame.command) {
                     return Err(refuse(format!("{what} update refused: {e}"), None));
@@ -529,10 +530,11 @@ impl RuleSet {
             Command::Bolus(_) => push_change(state.entry(key(&h.device, h.channel))),
             Command::DrugLibraryUpdate(_) | Command::FirmwareUpdate(_) => {
                 let c = state.entry(key(&h.device, 0));
-                if let Some(Err(_)) = c.updates.accept_command(&frame.command) {
+                let updates = c.updates.get_or_insert_with(Box::default);
+                if let Some(Err(_)) = updates.accept_command(&frame.command) {
                     // Checked before the permit; a failure here means the chunk was judged
                     // without a check (default allow): start over rather than keep a bad transfer.
-                    c.updates.abandon();
+                    updates.abandon();
                 }
             }
             Command::Start => state.entry(key(&h.device, h.channel)).infusing = true,
