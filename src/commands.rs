@@ -278,7 +278,12 @@ pub async fn run(config: Option<PathBuf>) -> Result<ExitCode> {
     };
     let audit = match config.audit.path.as_deref() {
         Some(p) if p.as_os_str() != "-" => {
-            AuditLog::to_file(p).with_context(|| format!("opening audit log {}", p.display()))?
+            let options = wardgate_proxy::audit::FileOptions {
+                rotate_bytes: config.audit.rotate_bytes,
+                fsync_interval: config.audit.fsync_interval,
+            };
+            AuditLog::to_file_with(p, options)
+                .with_context(|| format!("opening audit log {}", p.display()))?
         }
         _ => AuditLog::to_stdout(),
     };
@@ -309,4 +314,25 @@ pub async fn sim_gateway(listen: SocketAddr) -> Result<ExitCode> {
     shutdown_signal().await;
     eprintln!("received {} frames", gw.received().len());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `wardgate audit verify FILES...`
+pub fn audit_verify(files: &[PathBuf]) -> Result<ExitCode> {
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    match wardgate_proxy::audit::verify_files(&refs) {
+        Ok(s) => {
+            println!(
+                "audit chain intact: {} line{} in {} file{}",
+                s.lines,
+                plural(s.lines),
+                s.files,
+                plural(s.files)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(b) => {
+            println!("audit chain broken at {b}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }

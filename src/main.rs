@@ -44,11 +44,26 @@ enum Command {
     /// Start the proxy on the embedded default with a simulated EHR and pump gateway on loopback,
     /// send safe, unsafe and malformed orders over TLS, and print every verdict.
     Demo,
+    /// Work with audit logs.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Run a simulated pump gateway that acknowledges every message (for trying `wardgate run`).
     SimGateway {
         /// Address to listen on.
         #[arg(long, default_value = defaults::DEFAULT_UPSTREAM)]
         listen: std::net::SocketAddr,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditAction {
+    /// Check the hash chain of audit files (oldest first); reports the first line where it breaks.
+    Verify {
+        /// Audit files in the order they were written (rotated files first, the live file last).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -58,6 +73,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { files } => commands::check(&files),
         Command::Test { dir } => commands::test(&dir),
+        Command::Audit {
+            action: AuditAction::Verify { files },
+        } => commands::audit_verify(&files),
         Command::Run { config } => {
             commands::runtime().and_then(|rt| rt.block_on(commands::run(config)))
         }

@@ -36,6 +36,12 @@ pub struct AuditConfig {
     /// File to append JSON lines to; `-` or absent for standard output.
     #[serde(default)]
     pub path: Option<PathBuf>,
+    /// Rotate the file when it reaches this many bytes (the new file links to the old one).
+    #[serde(default)]
+    pub rotate_bytes: Option<u64>,
+    /// fsync the file at most this often, e.g. `"1s"` (each line is flushed regardless).
+    #[serde(default, with = "optional_duration")]
+    pub fsync_interval: Option<Duration>,
 }
 
 /// Protocol spoken on a route.
@@ -390,6 +396,22 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         _ => return None,
     };
     Some(Duration::from_millis(ms))
+}
+
+mod optional_duration {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_duration(&text).map(Some).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a duration; write e.g. \"250ms\", \"1s\", \"5m\""
+            ))
+        })
+    }
 }
 
 mod duration {
