@@ -294,8 +294,81 @@ pub async fn run(config: Option<PathBuf>) -> Result<ExitCode> {
     }
     let specs = route_specs(&config)?;
     let proxy = Proxy::bind(specs, Arc::new(audit)).await?;
+    let reloader = tokio::spawn(reload_loop(config.clone(), proxy.routes()));
     proxy.run(shutdown_signal()).await;
+    reloader.abort();
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often rule files are checked for changes.
+const RULE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Newest modification time among a route's rule files (and what they include).
+fn rules_mtime(paths: &[PathBuf]) -> Option<std::time::SystemTime> {
+    let files = load_rule_files(
+        &paths
+            .iter()
+            .filter(|p| !p.display().to_string().starts_with("embedded:"))
+            .cloned()
+            .collect::<Vec<_>>(),
+    )
+    .ok()?;
+    files
+        .iter()
+        .filter_map(|s| std::fs::metadata(&*s.name).and_then(|m| m.modified()).ok())
+        .max()
+}
+
+/// Recompile every route's rules on SIGHUP or when a rule file changes. A set with any error is
+/// not used: the old one stays in force, and every problem is logged with file:line:column.
+async fn reload_loop(config: Config, routes: Vec<Arc<wardgate_proxy::Route>>) {
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut seen: Vec<Option<std::time::SystemTime>> = config
+        .routes
+        .iter()
+        .map(|r| rules_mtime(&r.rules))
+        .collect();
+    let mut tick = tokio::time::interval(RULE_POLL);
+    loop {
+        #[cfg(unix)]
+        let signalled = async {
+            match hangup.as_mut() {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let signalled = std::future::pending::<()>();
+        let forced = tokio::select! {
+            _ = signalled => true,
+            _ = tick.tick() => false,
+        };
+        for (i, rc) in config.routes.iter().enumerate() {
+            let now = rules_mtime(&rc.rules);
+            if !forced && now == seen.get(i).copied().flatten() {
+                continue;
+            }
+            if let Some(slot) = seen.get_mut(i) {
+                *slot = now;
+            }
+            let Some(route) = routes.iter().find(|r| r.name() == rc.name) else {
+                continue;
+            };
+            match rule_sources(&rc.rules)
+                .and_then(|s| compile(&s).map_err(|d| anyhow::anyhow!("{d}")))
+            {
+                Ok(set) if set.digest == route.rules().digest => {}
+                Ok(set) => route.replace_rules(set),
+                Err(e) => {
+                    wardgate_proxy::telemetry::reload(route.name(), "error");
+                    tracing::error!(route = %route.name(), "rules not reloaded, the previous set stays in force:\n{e:#}");
+                }
+            }
+        }
+    }
 }
 
 /// `wardgate sim-gateway`

@@ -43,6 +43,8 @@ pub struct Bed {
     pub proxy: SocketAddr,
     pub gateway: Option<PumpGateway>,
     pub audit: SharedBuffer,
+    /// The running routes (to reload their rules).
+    pub routes: Vec<Arc<wardgate_proxy::Route>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     pub running: Option<tokio::task::JoinHandle<()>>,
 }
@@ -149,6 +151,7 @@ impl Bed {
         .await
         .expect("proxy binds");
         let addr = proxy.local_addrs()[0].1;
+        let routes = proxy.routes();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let running = tokio::spawn(proxy.run(async {
             let _ = rx.await;
@@ -157,6 +160,7 @@ impl Bed {
             ca,
             dir,
             proxy: addr,
+            routes,
             gateway,
             audit,
             stop: Some(tx),

@@ -318,7 +318,7 @@ impl Driver {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis() as i64);
                 let verdict = route
-                    .rules
+                    .rules()
                     .evaluate_hl7_at(&msg, &self.peer.sender, Some(now_ms));
                 telemetry::inspection_time(route.name(), started.elapsed());
                 if let Some(rule) = verdict.rule() {

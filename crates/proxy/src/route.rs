@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
 use std::time::Instant;
 
 use tokio_rustls::TlsAcceptor;
@@ -26,8 +28,8 @@ pub struct RouteSpec {
 pub struct Route {
     /// Configuration.
     pub config: RouteConfig,
-    /// Compiled rules.
-    pub rules: Arc<RuleSet>,
+    /// Compiled rules, swapped whole on reload (each message is judged by one complete set).
+    rules: ArcSwap<RuleSet>,
     /// TLS towards senders, if configured.
     pub acceptor: Option<TlsAcceptor>,
     /// TLS towards the upstream, if configured.
@@ -71,13 +73,33 @@ impl Route {
             pump_state,
             epoch: Instant::now(),
             config: spec.config,
-            rules: Arc::new(spec.rules),
+            rules: ArcSwap::from_pointee(spec.rules),
             acceptor,
             upstream_tls,
             parse_limits,
             audit,
             nack_seq: AtomicU64::new(1),
         })
+    }
+
+    /// The rule set in force: a message keeps the set it started with, even across a reload.
+    pub fn rules(&self) -> Arc<RuleSet> {
+        self.rules.load_full()
+    }
+
+    /// Put a new, already compiled rule set in force (state kept in the route, such as the pump
+    /// state, is not touched), and audit it with both digests.
+    pub fn replace_rules(&self, rules: RuleSet) {
+        let digest = rules.digest.clone();
+        let old = self.rules.swap(Arc::new(rules));
+        telemetry::reload(self.name(), "ok");
+        self.audit(AuditRecord {
+            direction: "config",
+            verdict: "reload",
+            reason: Some(format!("rule set {} replaced {}", digest, old.digest)),
+            ..AuditRecord::default()
+        });
+        tracing::info!(route = %self.name(), digest = %digest, "rules reloaded");
     }
 
     /// The route's name.

@@ -97,3 +97,9 @@ pub fn upstream_failure(route: &str, kind: &'static str) {
 pub fn audit_failure(route: &str) {
     counter!("wardgate_audit_write_failures_total", "route" => route.to_owned()).increment(1);
 }
+
+/// A rule reload: `ok`, or `error` (the old set stays in force).
+pub fn reload(route: &str, result: &'static str) {
+    counter!("wardgate_reloads_total", "route" => route.to_owned(), "result" => result)
+        .increment(1);
+}

@@ -105,6 +105,9 @@ pub struct RuleSet {
     pub dicom: crate::dicom::DicomPolicy,
     /// Test cases declared beside the rules.
     pub tests: Vec<RuleTest>,
+    /// SHA-256 (hex) of the rule files it was compiled from, names and texts in order: what a
+    /// reload audit line and an operator compare.
+    pub digest: String,
 }
 
 /// The MSH fields every rule looks at, decoded once per message rather than once per rule.

@@ -124,7 +124,7 @@ impl Driver {
             .filter(|c| c.result.is_accepted())
             .count();
         let verdict = match self.rq.as_ref() {
-            Some(rq) => policy::accept(&route.rules, rq, ac, &self.peer.sender),
+            Some(rq) => policy::accept(&route.rules(), rq, ac, &self.peer.sender),
             // The association state saw the request; this cannot happen.
             None => return Err(Close::Abort),
         };

@@ -135,7 +135,7 @@ impl Driver {
     async fn associate_rq(&mut self, rq: AssociateRq, bytes: &[u8]) -> Result<(), Close> {
         let started = std::time::Instant::now();
         let route = self.route.clone();
-        let decision = policy::associate(&route.rules, &rq, &self.peer.sender);
+        let decision = policy::associate(&route.rules(), &rq, &self.peer.sender);
         telemetry::inspection_time(route.name(), started.elapsed());
         self.rq = Some(rq);
         let mut rec = self.base_record(Side::Requestor);
@@ -305,7 +305,7 @@ impl Driver {
             self.inbound.on_command(&cmd, Fate::Forward);
             return Ok(Fate::Forward);
         }
-        let decision = policy::command(&route.rules, rq, &context, &cmd, &self.peer.sender);
+        let decision = policy::command(&route.rules(), rq, &context, &cmd, &self.peer.sender);
         telemetry::inspection_time(route.name(), started.elapsed());
         let fate = match decision {
             CommandDecision::Allow(p) => {

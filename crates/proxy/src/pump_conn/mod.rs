@@ -300,7 +300,7 @@ impl Driver {
         let verdict = route
             .with_pump_state(|state| {
                 route
-                    .rules
+                    .rules()
                     .evaluate_pump(&frame, &self.peer.sender, now, state)
             })
             .unwrap_or_else(|| {
@@ -443,7 +443,7 @@ impl Driver {
     /// A permitted command did not reach the pump: the rule state must not count it.
     fn undelivered(&self, h: &Header) {
         let route = &self.route;
-        route.with_pump_state(|state| route.rules.pump_undelivered(h, state));
+        route.with_pump_state(|state| route.rules().pump_undelivered(h, state));
     }
 
     /// Forward the original command bytes; if the pump cannot take them the controller gets

@@ -112,7 +112,7 @@ impl Driver {
         };
         if forward {
             let now = route.now_ms();
-            route.with_pump_state(|state| route.rules.observe_pump(&frame, now, state));
+            route.with_pump_state(|state| route.rules().observe_pump(&frame, now, state));
         }
         rec.forwarded = forward;
         telemetry::message(route.name(), "outbound", rec.verdict, rec.bytes);

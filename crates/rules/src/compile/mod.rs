@@ -55,6 +55,20 @@ impl RuleSource {
     }
 }
 
+/// SHA-256 over the sources' names and texts, length-prefixed so no two sets collide by
+/// shifting bytes between files.
+fn digest(sources: &[RuleSource]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for s in sources {
+        for part in [s.name.as_bytes(), s.text.as_bytes()] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
+        }
+    }
+    hex::encode(h.finalize())
+}
+
 /// Most rule files one set may pull in through `include`.
 pub const MAX_RULE_FILES: usize = 64;
 
@@ -112,7 +126,10 @@ const POLICY_KEYS: &[&str] = &[
 ];
 /// Compile a set of rule files that together form one policy (one route's rules).
 pub fn compile(sources: &[RuleSource]) -> Result<RuleSet, Diagnostics> {
-    let mut set = RuleSet::default();
+    let mut set = RuleSet {
+        digest: digest(sources),
+        ..RuleSet::default()
+    };
     let mut all = Vec::new();
     let mut rule_ids: HashMap<String, (Arc<str>, usize)> = HashMap::new();
     let mut drug_ids: HashMap<String, (Arc<str>, usize)> = HashMap::new();
