@@ -287,15 +287,25 @@ pub async fn run(config: Option<PathBuf>) -> Result<ExitCode> {
         }
         _ => AuditLog::to_stdout(),
     };
+    let readiness = wardgate_proxy::admin::Readiness::default();
     if let Some(admin) = &config.admin {
-        wardgate_proxy::telemetry::install_prometheus(admin.listen)
+        let at = wardgate_proxy::admin::start(admin.listen, readiness.clone())
+            .await
             .map_err(|e| anyhow::anyhow!("admin endpoint on {}: {e}", admin.listen))?;
-        tracing::info!(listen = %admin.listen, "metrics at http://{}/metrics", admin.listen);
+        tracing::info!(%at, "admin endpoint: http://{at}/metrics, /healthz, /readyz");
     }
     let specs = route_specs(&config)?;
     let proxy = Proxy::bind(specs, Arc::new(audit)).await?;
     let reloader = tokio::spawn(reload_loop(config.clone(), proxy.routes()));
-    proxy.run(shutdown_signal()).await;
+    readiness.set(true);
+    let not_ready = readiness.clone();
+    proxy
+        .run(async move {
+            shutdown_signal().await;
+            // Load balancers stop sending new connections while in-flight work drains.
+            not_ready.set(false);
+        })
+        .await;
     reloader.abort();
     Ok(ExitCode::SUCCESS)
 }

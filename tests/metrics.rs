@@ -8,13 +8,12 @@ mod common;
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-async fn scrape(addr: std::net::SocketAddr) -> String {
+async fn get(addr: std::net::SocketAddr, request_line: &str) -> String {
     let mut s = tokio::net::TcpStream::connect(addr)
         .await
         .expect("admin endpoint");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    let request = format!("{request_line}\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).await.unwrap();
     let mut body = String::new();
     s.read_to_string(&mut body).await.unwrap();
     body
@@ -22,11 +21,9 @@ async fn scrape(addr: std::net::SocketAddr) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verdicts_rules_and_connections_are_exported() {
-    let admin = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    wardgate_proxy::telemetry::install_prometheus(admin).expect("exporter installs");
+    let admin = wardgate_proxy::telemetry::install_prometheus("127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("exporter installs");
     let bed = Bed::start(Options::default()).await;
     let mut ehr = bed.ehr().await;
     ehr.request(&fixture("pcd03-heparin-icu-safe.hl7"), REPLY)
@@ -55,7 +52,7 @@ async fn verdicts_rules_and_connections_are_exported() {
     // Counters land as the connections finish; poll a bounded number of times.
     let mut text = String::new();
     for _ in 0..100 {
-        text = scrape(admin).await;
+        text = get(admin, "GET /metrics HTTP/1.1").await;
         if wanted.iter().all(|w| text.contains(w)) {
             break;
         }
@@ -64,4 +61,24 @@ async fn verdicts_rules_and_connections_are_exported() {
     for want in wanted {
         assert!(text.contains(want), "missing {want}\n{text}");
     }
+    assert!(
+        get(admin, "GET /healthz HTTP/1.1")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    assert!(
+        get(admin, "GET /readyz HTTP/1.1")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    assert!(
+        get(admin, "GET /nope HTTP/1.1")
+            .await
+            .starts_with("HTTP/1.1 404")
+    );
+    assert!(
+        get(admin, "POST /metrics HTTP/1.1")
+            .await
+            .starts_with("HTTP/1.1 405")
+    );
 }

@@ -4,19 +4,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use metrics::{counter, gauge, histogram};
-use metrics_exporter_prometheus::PrometheusBuilder;
 
-/// Start the Prometheus endpoint on `addr` and install the process-wide recorder.
-/// Must run inside the tokio runtime. Fails if a recorder is already installed.
-pub fn install_prometheus(addr: SocketAddr) -> Result<(), String> {
-    PrometheusBuilder::new()
-        .with_http_listener(addr)
-        .set_buckets(&[
-            0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0,
-        ])
-        .map_err(|e| e.to_string())?
-        .install()
-        .map_err(|e| e.to_string())
+/// Start the admin endpoint (`/metrics`, `/healthz`, `/readyz`, the latter always ready) on
+/// `addr` and install the process-wide recorder. Must run inside the tokio runtime. Fails if a
+/// recorder is already installed.
+pub async fn install_prometheus(addr: SocketAddr) -> Result<SocketAddr, String> {
+    let ready = crate::admin::Readiness::default();
+    ready.set(true);
+    crate::admin::start(addr, ready).await
 }
 
 /// A message judged on a route.

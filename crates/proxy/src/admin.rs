@@ -1,0 +1,175 @@
+//! The admin endpoint: Prometheus metrics at `/metrics`, liveness at `/healthz`, readiness at
+//! `/readyz`. A deliberately tiny HTTP/1.1 responder: one bounded request per connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Longest request head accepted.
+pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
+/// Time a client has to send its request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often histogram upkeep runs.
+const UPKEEP: Duration = Duration::from_secs(5);
+
+/// Whether the proxy is ready to take traffic (`/readyz`): set once listeners are bound, cleared
+/// when shutdown begins.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    /// Mark ready or not ready.
+    pub fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::SeqCst);
+    }
+
+    /// Whether ready.
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Install the process-wide metrics recorder and serve the admin endpoint on `addr`.
+/// Must run inside the tokio runtime. Fails if a recorder is already installed or the address
+/// cannot be bound.
+pub async fn start(addr: SocketAddr, readiness: Readiness) -> Result<SocketAddr, String> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets(&[
+            0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0,
+        ])
+        .map_err(|e| e.to_string())?
+        .install_recorder()
+        .map_err(|e| e.to_string())?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("admin endpoint {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(UPKEEP);
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let handle = handle.clone();
+            let readiness = readiness.clone();
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(REQUEST_TIMEOUT, answer(stream, &handle, &readiness))
+                    .await;
+            });
+        }
+    });
+    Ok(local)
+}
+
+/// Read one request head (bounded) and answer it.
+async fn answer(
+    mut stream: TcpStream,
+    handle: &PrometheusHandle,
+    readiness: &Readiness,
+) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(512);
+    let mut chunk = [0u8; 1024];
+    // Resume the terminator search where the last read ended (a slow drip stays linear).
+    let mut scanned = 0usize;
+    loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        head.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        let from = scanned.saturating_sub(3);
+        if head
+            .get(from..)
+            .is_some_and(|w| w.windows(4).any(|w| w == b"\r\n\r\n"))
+        {
+            break;
+        }
+        scanned = head.len();
+        if head.len() > MAX_REQUEST_HEAD {
+            return respond(
+                &mut stream,
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                b"",
+            )
+            .await;
+        }
+    }
+    let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
+    let mut parts = line.split(|&b| b == b' ');
+    let (method, path) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    if method != b"GET" {
+        return respond(
+            &mut stream,
+            "405 Method Not Allowed",
+            "text/plain",
+            b"GET only\n",
+        )
+        .await;
+    }
+    match path {
+        b"/metrics" => {
+            let body = handle.render();
+            respond(
+                &mut stream,
+                "200 OK",
+                "text/plain; version=0.0.4",
+                body.as_bytes(),
+            )
+            .await
+        }
+        b"/healthz" => respond(&mut stream, "200 OK", "text/plain", b"ok\n").await,
+        b"/readyz" if readiness.get() => {
+            respond(&mut stream, "200 OK", "text/plain", b"ready\n").await
+        }
+        b"/readyz" => {
+            respond(
+                &mut stream,
+                "503 Service Unavailable",
+                "text/plain",
+                b"not ready\n",
+            )
+            .await
+        }
+        _ => {
+            respond(
+                &mut stream,
+                "404 Not Found",
+                "text/plain",
+                b"/metrics, /healthz, /readyz\n",
+            )
+            .await
+        }
+    }
+}
+
+async fn respond(
+    stream: &mut TcpStream,
+    status: &str,
+    content_type: &str,
+    body: &[u8],
+) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await?;
+    stream.shutdown().await
+}
