@@ -10,6 +10,7 @@ mod command;
 mod encode;
 mod fixed;
 mod framer;
+pub mod fuzzing;
 mod items;
 mod limits;
 mod pdata;

@@ -19,6 +19,7 @@
 mod ack;
 mod delimiters;
 mod escape;
+pub mod fuzzing;
 mod header;
 mod limits;
 mod message;

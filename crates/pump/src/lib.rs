@@ -22,6 +22,7 @@ mod encode;
 mod error;
 mod frame;
 mod framer;
+pub mod fuzzing;
 mod header;
 mod limits;
 mod nak;

@@ -14,6 +14,7 @@ mod diag;
 pub mod dicom;
 mod dicom_test;
 pub mod druglib;
+pub mod fuzzing;
 pub mod pump;
 mod ruleset;
 mod sender;

@@ -1,0 +1,28 @@
+//! Fuzz entry points: each function takes arbitrary bytes, never panics on its own, and panics
+//! only when an invariant of this crate is broken. The cargo-fuzz target in `fuzz/` calls it in
+//! one line, and `tests/fuzz_corpus.rs` replays the committed seeds and regressions through it
+//! on stable Rust (ARCHITECTURE.md convention 9).
+
+use crate::{RuleSource, compile};
+
+/// The rule compiler, on any UTF-8 text as one rule file named `fuzz.toml`: `compile` never
+/// panics, and a failed compilation reports at least one diagnostic, each naming that file
+/// with a 1-based line and column (and every diagnostic formats).
+pub fn rule_compile(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let source = RuleSource {
+        name: "fuzz.toml".into(),
+        text: text.to_owned(),
+        dir: None,
+    };
+    if let Err(diagnostics) = compile(&[source]) {
+        assert!(!diagnostics.0.is_empty(), "failed without a diagnostic");
+        for d in &diagnostics.0 {
+            assert_eq!(&*d.file, "fuzz.toml", "{d}");
+            assert!(d.line >= 1 && d.column >= 1, "{d}");
+        }
+        std::hint::black_box(diagnostics.to_string());
+    }
+}
