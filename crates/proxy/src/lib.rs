@@ -16,6 +16,7 @@ pub mod io;
 pub mod pki;
 pub mod pump_conn;
 mod pump_sim;
+pub mod replay;
 pub mod route;
 pub mod server;
 pub mod sim;
