@@ -482,3 +482,24 @@ pub fn replay(
         Ok(ExitCode::FAILURE)
     }
 }
+
+/// `wardgate sim-pump`
+pub async fn sim_pump(listen: SocketAddr, serial: &str) -> Result<ExitCode> {
+    let device = wardgate_pump::DeviceId::new(serial)
+        .map_err(|e| anyhow::anyhow!("serial {serial:?}: {e}"))?;
+    let pump = wardgate_proxy::sim::PumpDevice::start(
+        listen,
+        None,
+        wardgate_pump::sim::PumpSim::new(device, "WP-Sim-2", 2),
+        wardgate_proxy::sim::PumpBehaviour::Answer,
+    )
+    .await
+    .with_context(|| format!("listening on {listen}"))?;
+    eprintln!(
+        "simulated infusion pump {serial} (2 channels) on {} (plaintext); Ctrl-C to stop",
+        pump.addr()
+    );
+    shutdown_signal().await;
+    eprintln!("received {} frames", pump.received().len());
+    Ok(ExitCode::SUCCESS)
+}

@@ -65,6 +65,15 @@ enum Command {
         /// A message file, or a folder of them.
         input: PathBuf,
     },
+    /// Run a simulated infusion pump (wardgate pump protocol) that answers like a pump would.
+    SimPump {
+        /// Address to listen on.
+        #[arg(long, default_value = defaults::DEFAULT_PUMP_UPSTREAM)]
+        listen: std::net::SocketAddr,
+        /// The pump's serial number.
+        #[arg(long, default_value = "PUMP-0042")]
+        serial: String,
+    },
     /// Work with audit logs.
     Audit {
         #[command(subcommand)]
@@ -116,6 +125,9 @@ fn main() -> ExitCode {
             commands::runtime().and_then(|rt| rt.block_on(commands::run(config)))
         }
         Command::Demo => commands::runtime().and_then(|rt| rt.block_on(demo::run())),
+        Command::SimPump { listen, serial } => {
+            commands::runtime().and_then(|rt| rt.block_on(commands::sim_pump(listen, &serial)))
+        }
         Command::SimGateway { listen } => {
             commands::runtime().and_then(|rt| rt.block_on(commands::sim_gateway(listen)))
         }
