@@ -289,7 +289,25 @@ pub async fn run(config: Option<PathBuf>) -> Result<ExitCode> {
     };
     let readiness = wardgate_proxy::admin::Readiness::default();
     if let Some(admin) = &config.admin {
-        let at = wardgate_proxy::admin::start(admin.listen, readiness.clone())
+        let token = match &admin.token_file {
+            Some(p) => Some(
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("reading the admin token {}", p.display()))?
+                    .trim()
+                    .to_owned(),
+            )
+            .filter(|t| !t.is_empty())
+            .map(Ok)
+            .unwrap_or_else(|| {
+                Err(anyhow::anyhow!(
+                    "the admin token file {} is empty",
+                    p.display()
+                ))
+            })
+            .map(Some)?,
+            None => None,
+        };
+        let at = wardgate_proxy::admin::start(admin.listen, readiness.clone(), token)
             .await
             .map_err(|e| anyhow::anyhow!("admin endpoint on {}: {e}", admin.listen))?;
         tracing::info!(%at, "admin endpoint: http://{at}/metrics, /healthz, /readyz");

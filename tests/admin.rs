@@ -16,7 +16,7 @@ async fn get(addr: std::net::SocketAddr, request: &[u8]) -> String {
 #[tokio::test]
 async fn readiness_follows_the_proxy_and_oversized_requests_are_refused() {
     let ready = Readiness::default();
-    let admin = start("127.0.0.1:0".parse().unwrap(), ready.clone())
+    let admin = start("127.0.0.1:0".parse().unwrap(), ready.clone(), None)
         .await
         .unwrap();
     let readyz = b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -33,4 +33,24 @@ async fn readiness_follows_the_proxy_and_oversized_requests_are_refused() {
     assert!(get(admin, &huge).await.starts_with("HTTP/1.1 431"));
     ready.set(false);
     assert!(get(admin, readyz).await.starts_with("HTTP/1.1 503"));
+}
+
+#[tokio::test]
+async fn a_token_protected_endpoint_refuses_requests_without_it() {
+    let admin = start(
+        "127.0.0.1:0".parse().unwrap(),
+        Readiness::default(),
+        Some("s3cret-token".into()),
+    )
+    .await
+    .unwrap();
+    assert!(
+        get(admin, b"GET /metrics HTTP/1.1\r\n\r\n")
+            .await
+            .starts_with("HTTP/1.1 401")
+    );
+    let wrong = b"GET /metrics HTTP/1.1\r\nAuthorization: Bearer s3cret-tokeN\r\n\r\n";
+    assert!(get(admin, wrong).await.starts_with("HTTP/1.1 401"));
+    let right = b"GET /healthz HTTP/1.1\r\nauthorization: bearer s3cret-token\r\n\r\n";
+    assert!(get(admin, right).await.starts_with("HTTP/1.1 200"));
 }

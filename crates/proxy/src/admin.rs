@@ -34,17 +34,34 @@ impl Readiness {
     }
 }
 
-/// Install the process-wide metrics recorder and serve the admin endpoint on `addr`.
-/// Must run inside the tokio runtime. Fails if a recorder is already installed or the address
-/// cannot be bound.
-pub async fn start(addr: SocketAddr, readiness: Readiness) -> Result<SocketAddr, String> {
-    let handle = PrometheusBuilder::new()
-        .set_buckets(&[
-            0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0,
-        ])
-        .map_err(|e| e.to_string())?
-        .install_recorder()
-        .map_err(|e| e.to_string())?;
+static RECORDER: std::sync::OnceLock<Result<PrometheusHandle, String>> = std::sync::OnceLock::new();
+
+/// The process-wide metrics recorder, installed on first use.
+fn recorder() -> Result<PrometheusHandle, String> {
+    RECORDER
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,
+                    5.0,
+                ])
+                .map_err(|e| e.to_string())?
+                .install_recorder()
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+}
+
+/// Serve the admin endpoint on `addr` (installing the process-wide metrics recorder on first
+/// use). With a `token`, every request must carry `Authorization: Bearer <token>`. Must run
+/// inside the tokio runtime.
+pub async fn start(
+    addr: SocketAddr,
+    readiness: Readiness,
+    token: Option<String>,
+) -> Result<SocketAddr, String> {
+    let handle = recorder()?;
+    let token: Option<Arc<str>> = token.map(Arc::from);
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| format!("admin endpoint {addr}: {e}"))?;
@@ -65,9 +82,10 @@ pub async fn start(addr: SocketAddr, readiness: Readiness) -> Result<SocketAddr,
             };
             let handle = handle.clone();
             let readiness = readiness.clone();
+            let token = token.clone();
             tokio::spawn(async move {
-                let _ = tokio::time::timeout(REQUEST_TIMEOUT, answer(stream, &handle, &readiness))
-                    .await;
+                let answered = answer(stream, &handle, &readiness, token.as_deref());
+                let _ = tokio::time::timeout(REQUEST_TIMEOUT, answered).await;
             });
         }
     });
@@ -79,6 +97,7 @@ async fn answer(
     mut stream: TcpStream,
     handle: &PrometheusHandle,
     readiness: &Readiness,
+    token: Option<&str>,
 ) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
@@ -114,6 +133,17 @@ async fn answer(
         parts.next().unwrap_or_default(),
         parts.next().unwrap_or_default(),
     );
+    if let Some(token) = token {
+        if !authorized(&head, token) {
+            return respond(
+                &mut stream,
+                "401 Unauthorized",
+                "text/plain",
+                b"bearer token required\n",
+            )
+            .await;
+        }
+    }
     if method != b"GET" {
         return respond(
             &mut stream,
@@ -157,6 +187,30 @@ async fn answer(
             .await
         }
     }
+}
+
+/// Whether the request head carries `Authorization: Bearer <token>` (compared in constant time).
+fn authorized(head: &[u8], token: &str) -> bool {
+    head.split(|&b| b == b'\n').any(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            return false;
+        };
+        let (name, value) = line.split_at(colon);
+        let value = value.get(1..).unwrap_or_default().trim_ascii();
+        name.eq_ignore_ascii_case(b"authorization")
+            && value.len() == 7 + token.len()
+            && value
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case(b"bearer "))
+            && value
+                .get(7..)
+                .unwrap_or_default()
+                .iter()
+                .zip(token.as_bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    })
 }
 
 async fn respond(

@@ -25,8 +25,13 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
-    /// Address of the Prometheus endpoint (`/metrics`).
+    /// Address of the admin endpoint (`/metrics`, `/healthz`, `/readyz`); loopback unless a
+    /// token protects it.
     pub listen: SocketAddr,
+    /// File holding the bearer token every admin request must present
+    /// (`Authorization: Bearer ...`); required when `listen` is not a loopback address.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
 }
 
 /// Audit log settings.
@@ -267,6 +272,9 @@ impl Config {
         if let Some(p) = self.audit.path.as_mut().filter(|p| p.as_os_str() != "-") {
             fix(p);
         }
+        if let Some(p) = self.admin.as_mut().and_then(|a| a.token_file.as_mut()) {
+            fix(p);
+        }
         for r in &mut self.routes {
             r.rules.iter_mut().for_each(fix);
             if let Some(t) = &mut r.tls {
@@ -293,6 +301,18 @@ impl Config {
                 path: name.to_owned(),
                 message: "no [[route]] defined".into(),
             });
+        }
+        if let Some(admin) = &self.admin {
+            if !admin.listen.ip().is_loopback() && admin.token_file.is_none() {
+                return Err(ConfigError::Syntax {
+                    path: name.to_owned(),
+                    message: format!(
+                        "[admin] listen = {} is not a loopback address: set token_file so that \
+                         only holders of the token can read it",
+                        admin.listen
+                    ),
+                });
+            }
         }
         let mut names = std::collections::HashSet::new();
         for r in &self.routes {
@@ -465,6 +485,20 @@ rules = ["rules/pcd03/policy.toml"]
             .to_string();
         assert!(err.contains("failure_polcy"), "{err}");
         assert!(err.contains("line 5"), "{err}");
+    }
+
+    #[test]
+    fn an_admin_endpoint_beyond_loopback_needs_a_token() {
+        let open = format!("[admin]\nlisten = \"0.0.0.0:9102\"\n{MINIMAL}");
+        let err = Config::parse(&open, "t.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("token_file"), "{err}");
+        let guarded =
+            format!("[admin]\nlisten = \"0.0.0.0:9102\"\ntoken_file = \"admin.token\"\n{MINIMAL}");
+        assert!(Config::parse(&guarded, "t.toml", None).is_ok());
+        let local = format!("[admin]\nlisten = \"127.0.0.1:9102\"\n{MINIMAL}");
+        assert!(Config::parse(&local, "t.toml", None).is_ok());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use metrics::{counter, gauge, histogram};
 pub async fn install_prometheus(addr: SocketAddr) -> Result<SocketAddr, String> {
     let ready = crate::admin::Readiness::default();
     ready.set(true);
-    crate::admin::start(addr, ready).await
+    crate::admin::start(addr, ready, None).await
 }
 
 /// A message judged on a route.
