@@ -233,15 +233,38 @@ fn nft(ns: &str, dir: &Path, rules: &str) {
     in_ns(ns, &["nft", "-f", &file]);
 }
 
-/// The forward chain both modes share: the EHR may not reach the pump network around wardgate
-/// (the intercepted connections never cross it: they end at wardgate's local socket).
-const NO_BYPASS: &str = r#"
-table inet transit {
-    chain forward {
-        type filter hook forward priority filter; policy drop;
+/// A shipped example from deploy/, with this test's networks and ports in its `define`s: the
+/// test runs the very rules operators are given.
+fn deploy_rules(name: &str) -> String {
+    let text = std::fs::read_to_string(common::root().join("deploy").join(name)).unwrap();
+    let values = [
+        ("EHR_NET", "10.71.1.0/24".to_owned()),
+        ("PUMP_NET", "10.71.2.0/24".to_owned()),
+        ("MLLP_PORT", MLLP_PORT.to_string()),
+        ("WARDGATE_PORT", WARDGATE_PORT.to_string()),
+    ];
+    let mut replaced = 0;
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let define = match (words.next(), words.next()) {
+            (Some("define"), Some(name)) => values.iter().find(|(n, _)| *n == name),
+            _ => None,
+        };
+        match define {
+            Some((name, value)) => {
+                out.push_str(&format!("define {name} = {value}\n"));
+                replaced += 1;
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
     }
+    assert_eq!(replaced, values.len(), "deploy/{name} defines {values:?}");
+    out
 }
-"#;
 
 // ---- code running inside a namespace -----------------------------------------------------------
 
@@ -528,16 +551,11 @@ fn redirect_mode_inspects_traffic_to_the_pumps_own_address() {
     };
     let setup = Setup::new();
     // Connections from the EHR network to the pump network's MLLP port go to wardgate instead.
-    let rules = format!(
-        "{NO_BYPASS}\n\
-         table ip intercept {{\n\
-           chain prerouting {{\n\
-             type nat hook prerouting priority dstnat; policy accept;\n\
-             iifname \"ehr0\" ip daddr 10.71.2.0/24 tcp dport {MLLP_PORT} redirect to :{WARDGATE_PORT}\n\
-           }}\n\
-         }}\n"
+    nft(
+        &topo.router,
+        setup.dir.path(),
+        &deploy_rules("nftables-redirect.nft"),
     );
-    nft(&topo.router, setup.dir.path(), &rules);
     let peers = run_scenario(&mut topo, &setup, "mode = \"redirect\"");
     // wardgate connected from its own address on the pump network.
     assert!(!peers.is_empty());
@@ -554,21 +572,15 @@ fn tproxy_mode_connects_upstream_from_the_clients_own_address() {
     let setup = Setup::new();
     // TPROXY: connections are delivered unchanged to wardgate's transparent listener; packets
     // for sockets wardgate opened from the EHR's address (the pump's replies) are delivered
-    // locally too. Marked packets are routed to the local host by the policy routing below.
-    let rules = format!(
-        "{NO_BYPASS}\n\
-         table inet intercept {{\n\
-           chain prerouting {{\n\
-             type filter hook prerouting priority mangle; policy accept;\n\
-             meta l4proto tcp socket transparent 1 meta mark set 1 accept\n\
-             iifname \"ehr0\" ip daddr 10.71.2.0/24 tcp dport {MLLP_PORT} tproxy ip to :{WARDGATE_PORT} meta mark set 1 accept\n\
-           }}\n\
-         }}\n"
+    // locally too, by the policy routing the example's header asks for (TPROXY_MARK = 0x1).
+    nft(
+        &topo.router,
+        setup.dir.path(),
+        &deploy_rules("nftables-tproxy.nft"),
     );
-    nft(&topo.router, setup.dir.path(), &rules);
     in_ns(
         &topo.router,
-        &["ip", "rule", "add", "fwmark", "1", "lookup", "100"],
+        &["ip", "rule", "add", "fwmark", "0x1", "lookup", "100"],
     );
     in_ns(
         &topo.router,
