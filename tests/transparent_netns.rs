@@ -607,3 +607,25 @@ fn tproxy_mode_connects_upstream_from_the_clients_own_address() {
         assert_eq!(p.ip().to_string(), EHR_IP, "{peers:?}");
     }
 }
+
+/// Every nftables example in deploy/ passes `nft -c` (parsed and checked by the kernel, e.g. that
+/// `tproxy` and `socket` are available), as shipped, in a namespace of its own so the host's
+/// rules neither matter nor change.
+#[test]
+fn every_deploy_nftables_example_checks() {
+    let Some(topo) = topology("n") else {
+        return;
+    };
+    let mut checked = Vec::new();
+    for entry in std::fs::read_dir(common::root().join("deploy")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "nft") {
+            in_ns(&topo.router, &["nft", "-c", "-f", path.to_str().unwrap()]);
+            checked.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    checked.sort();
+    for expected in ["nftables-redirect.nft", "nftables-tproxy.nft"] {
+        assert!(checked.iter().any(|c| c == expected), "{checked:?}");
+    }
+}
