@@ -56,7 +56,7 @@ impl Drop for Topology {
             let _ = child.wait();
         }
         for ns in [&self.ehr, &self.router, &self.pump] {
-            let _ = Command::new("ip")
+            let _ = Command::new(tool("ip"))
                 .args(["netns", "del", ns])
                 .stderr(Stdio::null())
                 .status();
@@ -64,9 +64,18 @@ impl Drop for Topology {
     }
 }
 
+/// Where a system tool is: the sbin folders are often not on a test's PATH.
+fn tool(name: &str) -> String {
+    ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+        .iter()
+        .map(|d| format!("{d}/{name}"))
+        .find(|p| Path::new(p).exists())
+        .unwrap_or_else(|| name.to_owned())
+}
+
 /// Run a command; panic with its output if it fails.
 fn sh(args: &[&str]) {
-    let out = Command::new(args[0])
+    let out = Command::new(tool(args[0]))
         .args(&args[1..])
         .output()
         .unwrap_or_else(|e| panic!("running {args:?}: {e}"));
@@ -79,8 +88,9 @@ fn sh(args: &[&str]) {
 }
 
 fn in_ns(ns: &str, args: &[&str]) {
-    let mut all = vec!["ip", "netns", "exec", ns];
-    all.extend_from_slice(args);
+    let program = tool(args[0]);
+    let mut all = vec!["ip", "netns", "exec", ns, &program];
+    all.extend_from_slice(&args[1..]);
     sh(&all);
 }
 
@@ -117,7 +127,7 @@ fn topology(tag: &str) -> Option<Topology> {
         pump: format!("{base}-pump"),
         wardgate: None,
     };
-    let probe = Command::new("ip")
+    let probe = Command::new(tool("ip"))
         .args(["netns", "add", &topo.ehr])
         .output();
     match probe {
@@ -405,7 +415,7 @@ impl Setup {
 
 /// Start the real binary in the router namespace and wait (bounded) until its route listens.
 fn start_wardgate(topo: &mut Topology, config: &Path) {
-    let mut child = Command::new("ip")
+    let mut child = Command::new(tool("ip"))
         .args([
             "netns",
             "exec",
