@@ -170,12 +170,13 @@ async fn handle(
 ) {
     let id = CONNECTION_IDS.fetch_add(1, Ordering::Relaxed);
     // Where the connection was going and where it goes, before any byte is read: a connection
-    // wardgate cannot place (or that would loop back into it) is closed here.
+    // wardgate cannot place (or that would loop back into it) is closed here. Accept-time policy
+    // checks on the destination (micro-segmentation) belong right after this, on `target`.
     let target = match crate::transparent::intercept(&route.config, &stream, addr) {
         Ok(t) => t,
         Err(e) => {
             telemetry::connection_refused(route.name(), e.label());
-            tracing::warn!(route = %route.name(), conn = id, %addr, error = %e, "connection refused");
+            tracing::debug!(route = %route.name(), conn = id, %addr, error = %e, "connection refused");
             route.audit(AuditRecord {
                 connection: id,
                 peer: addr.to_string(),

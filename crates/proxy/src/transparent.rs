@@ -15,6 +15,9 @@
 //! socket), for devices that allow-list their controller. `deploy/nftables-redirect.nft` and
 //! `deploy/nftables-tproxy.nft` show the matching host configuration.
 //!
+//! `redirect` reads `SO_ORIGINAL_DST` of the listener's own family: listen on an IPv4 address
+//! for IPv4 traffic (a dual-stack `[::]` listener cannot read it for IPv4 connections).
+//!
 //! The accept path calls [`intercept`] once per connection, before TLS and before any byte is
 //! read, and carries the result ([`Intercepted`]) in the connection's
 //! [`Peer`](crate::hl7_conn::Peer) to the protocol driver, the upstream connection and the audit
@@ -216,7 +219,8 @@ fn check_not_own_listener(
 }
 
 /// Whether `ip` is an address of this host: binding a plain (not transparent) socket to it
-/// succeeds only then. Any doubt counts as "ours", so a possible loop is refused.
+/// succeeds only then (with `net.ipv4.ip_nonlocal_bind = 1` it always does, so every address
+/// counts as ours). Any doubt counts as "ours", so a possible loop is refused.
 fn is_host_address(ip: IpAddr) -> bool {
     let probe = SocketAddr::new(ip, 0);
     let Ok(socket) = Socket::new(Domain::for_address(probe), Type::STREAM, None) else {
