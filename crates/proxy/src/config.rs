@@ -61,6 +61,69 @@ pub enum RouteProtocol {
     Dicom,
 }
 
+/// How connections reach a route's listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum InterceptMode {
+    /// Clients connect to wardgate's `listen` address themselves (the default).
+    #[default]
+    Listen,
+    /// Connections to other addresses are redirected to `listen` by nftables `redirect` or
+    /// `dnat`; the original destination is read with `SO_ORIGINAL_DST`.
+    Redirect,
+    /// Connections are diverted to `listen` by nftables `tproxy`; the listener has
+    /// `IP_TRANSPARENT` (needs `CAP_NET_ADMIN`) and an accepted socket's local address is the
+    /// original destination.
+    Tproxy,
+}
+
+/// Where a route's upstream is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamAddr {
+    /// Always this address.
+    Fixed(SocketAddr),
+    /// Wherever the intercepted client was connecting to (`"original-destination"`).
+    OriginalDestination,
+}
+
+/// The spelling of [`UpstreamAddr::OriginalDestination`] in the configuration file.
+pub const ORIGINAL_DESTINATION: &str = "original-destination";
+
+impl std::fmt::Display for UpstreamAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamAddr::Fixed(a) => a.fmt(f),
+            UpstreamAddr::OriginalDestination => f.write_str(ORIGINAL_DESTINATION),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for UpstreamAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if text == ORIGINAL_DESTINATION {
+            return Ok(UpstreamAddr::OriginalDestination);
+        }
+        text.parse().map(UpstreamAddr::Fixed).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "`{text}` is neither an address like \"192.0.2.10:2575\" nor \"{ORIGINAL_DESTINATION}\""
+            ))
+        })
+    }
+}
+
+/// Source address of the connections wardgate opens to the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamSource {
+    /// wardgate's own address, chosen by the kernel (the default).
+    #[default]
+    Wardgate,
+    /// The client's address (`tproxy` mode only): the device sees the same peer as without
+    /// wardgate in the path.
+    Client,
+}
+
 /// What to do with a message that cannot be inspected (does not parse).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -93,8 +156,18 @@ pub struct RouteConfig {
     pub protocol: RouteProtocol,
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// Address of the upstream (pump gateway, device).
-    pub upstream: SocketAddr,
+    /// How connections reach the listener: `listen` (default; clients address wardgate),
+    /// `redirect` (nftables `redirect`/DNAT) or `tproxy` (nftables `tproxy`). See
+    /// [`crate::transparent`].
+    #[serde(default)]
+    pub mode: InterceptMode,
+    /// The upstream (pump gateway, device): a fixed address, or `"original-destination"` (only in
+    /// `redirect`/`tproxy` mode) for the address the client was connecting to.
+    pub upstream: UpstreamAddr,
+    /// Source address of upstream connections: wardgate's own (default) or, in `tproxy` mode,
+    /// the client's (`"client"`), for devices that allow-list their controller's address.
+    #[serde(default)]
+    pub upstream_source: UpstreamSource,
     /// Rule files (relative to the configuration file); together they form the route's policy.
     pub rules: Vec<PathBuf>,
     /// Fail closed (default) or open when a message cannot be inspected.
@@ -343,6 +416,7 @@ impl Config {
                     "allow_lf_terminators applies to HL7 routes only".into(),
                 ));
             }
+            crate::transparent::validate(r).map_err(|m| invalid(&r.name, m))?;
             if r.protocol == RouteProtocol::Dicom {
                 validate_dicom(r).map_err(|m| invalid(&r.name, m))?;
             }

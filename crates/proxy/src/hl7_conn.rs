@@ -33,6 +33,8 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// Identity for rules.
     pub sender: Sender,
+    /// Original destination and upstream of this connection (see [`crate::transparent`]).
+    pub target: crate::transparent::Intercepted,
 }
 
 /// A complete MLLP frame taken from an inbox: the whole envelope and where its payload lies.
@@ -129,6 +131,7 @@ impl Driver {
         AuditRecord {
             connection: self.peer.id,
             peer: self.peer.addr.to_string(),
+            original_dst: self.peer.target.original_dst.map(|a| a.to_string()),
             cert_subject: self
                 .peer
                 .sender
@@ -457,8 +460,9 @@ impl Driver {
     async fn ensure_upstream(&mut self) -> Result<&mut Upstream, upstream::UpstreamError> {
         if self.upstream.is_none() {
             let cfg = &self.route.config;
-            let io = upstream::connect(
-                cfg.upstream,
+            let io = upstream::connect_from(
+                self.peer.target.upstream,
+                self.peer.target.upstream_source,
                 self.route.upstream_tls.as_ref(),
                 cfg.limits.upstream_connect_timeout,
             )
@@ -470,7 +474,7 @@ impl Driver {
         }
         match self.upstream.as_mut() {
             Some(up) => Ok(up),
-            None => Err(upstream::UpstreamError::Timeout(self.route.config.upstream)),
+            None => Err(upstream::UpstreamError::Timeout(self.peer.target.upstream)),
         }
     }
 

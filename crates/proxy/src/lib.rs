@@ -22,6 +22,7 @@ pub mod server;
 pub mod sim;
 pub mod telemetry;
 pub mod tls;
+pub mod transparent;
 pub mod upstream;
 
 pub use audit::{AuditLog, AuditRecord};

@@ -67,11 +67,12 @@ impl Proxy {
         for spec in specs {
             let name = spec.config.name.clone();
             let addr = spec.config.listen;
+            let mode = spec.config.mode;
             let route = Route::new(spec, audit.clone()).map_err(|source| StartError::Tls {
                 route: name.clone(),
                 source,
             })?;
-            let listener = TcpListener::bind(addr)
+            let listener = crate::transparent::listen(mode, addr)
                 .await
                 .map_err(|source| StartError::Bind {
                     route: name,
@@ -102,7 +103,7 @@ impl Proxy {
         let (tx, rx) = watch::channel(false);
         let mut accept_loops = JoinSet::new();
         for (route, listener) in self.routes {
-            tracing::info!(route = %route.name(), listen = ?listener.local_addr().ok(), upstream = %route.config.upstream, tls = route.acceptor.is_some(), "route listening");
+            tracing::info!(route = %route.name(), listen = ?listener.local_addr().ok(), upstream = %route.config.upstream, mode = ?route.config.mode, tls = route.acceptor.is_some(), "route listening");
             accept_loops.spawn(accept_loop(route, listener, rx.clone()));
         }
         shutdown.await;
@@ -168,6 +169,25 @@ async fn handle(
     shutdown: watch::Receiver<bool>,
 ) {
     let id = CONNECTION_IDS.fetch_add(1, Ordering::Relaxed);
+    // Where the connection was going and where it goes, before any byte is read: a connection
+    // wardgate cannot place (or that would loop back into it) is closed here. Accept-time policy
+    // checks on the destination (micro-segmentation) belong right after this, on `target`.
+    let target = match crate::transparent::intercept(&route.config, &stream, addr) {
+        Ok(t) => t,
+        Err(e) => {
+            telemetry::connection_refused(route.name(), e.label());
+            tracing::debug!(route = %route.name(), conn = id, %addr, error = %e, "connection refused");
+            route.audit(AuditRecord {
+                connection: id,
+                peer: addr.to_string(),
+                direction: "inbound",
+                verdict: "closed",
+                reason: Some(e.to_string()),
+                ..AuditRecord::default()
+            });
+            return;
+        }
+    };
     let _ = stream.set_nodelay(true);
     let mut sender = Sender::from_address(addr.ip());
     let io: BoxedIo = match &route.acceptor {
@@ -192,6 +212,7 @@ async fn handle(
                     route.audit(AuditRecord {
                         connection: id,
                         peer: addr.to_string(),
+                        original_dst: target.original_dst.map(|a| a.to_string()),
                         direction: "inbound",
                         verdict: "closed",
                         reason: Some(format!("TLS handshake failed: {e}")),
@@ -206,8 +227,13 @@ async fn handle(
             }
         }
     };
-    let peer = Peer { id, addr, sender };
-    tracing::debug!(route = %route.name(), conn = id, %addr, "connection accepted");
+    let peer = Peer {
+        id,
+        addr,
+        sender,
+        target,
+    };
+    tracing::debug!(route = %route.name(), conn = id, %addr, original_dst = ?target.original_dst, upstream = %target.upstream, "connection accepted");
     match route.config.protocol {
         RouteProtocol::Hl7 => hl7_conn::serve(route, peer, io, shutdown).await,
         RouteProtocol::Pump => pump_conn::serve(route, peer, io, shutdown).await,

@@ -34,6 +34,7 @@ pub enum Behaviour {
 pub struct PumpGateway {
     addr: SocketAddr,
     received: Arc<Mutex<Vec<Vec<u8>>>>,
+    peers: Arc<Mutex<Vec<SocketAddr>>>,
     task: JoinHandle<()>,
 }
 
@@ -94,11 +95,14 @@ impl PumpGateway {
         let addr = listener.local_addr()?;
         let received = Arc::new(Mutex::new(Vec::new()));
         let store = received.clone();
+        let peers = Arc::new(Mutex::new(Vec::new()));
+        let seen = peers.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
+                let Ok((stream, peer)) = listener.accept().await else {
                     return;
                 };
+                seen.lock().unwrap_or_else(|p| p.into_inner()).push(peer);
                 let store = store.clone();
                 let tls = tls.clone();
                 tokio::spawn(async move {
@@ -116,6 +120,7 @@ impl PumpGateway {
         Ok(PumpGateway {
             addr,
             received,
+            peers,
             task,
         })
     }
@@ -123,6 +128,11 @@ impl PumpGateway {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The peer address of every connection accepted so far (who the gateway saw connecting).
+    pub fn peers(&self) -> Vec<SocketAddr> {
+        self.peers.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Every MLLP frame received so far, exactly as it arrived (envelope included).

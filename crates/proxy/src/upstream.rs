@@ -1,9 +1,8 @@
 //! Connections to the upstream: plaintext for legacy devices, or TLS.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::io::BoxedIo;
@@ -39,8 +38,18 @@ pub async fn connect(
     tls: Option<&UpstreamTlsConfig>,
     timeout: Duration,
 ) -> Result<BoxedIo, UpstreamError> {
+    connect_from(addr, None, tls, timeout).await
+}
+
+/// [`connect`], from `source` when given (the client's address, `upstream_source = "client"`).
+pub async fn connect_from(
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+    tls: Option<&UpstreamTlsConfig>,
+    timeout: Duration,
+) -> Result<BoxedIo, UpstreamError> {
     let fut = async {
-        let tcp = TcpStream::connect(addr)
+        let tcp = crate::transparent::connect(addr, source)
             .await
             .map_err(|source| UpstreamError::Connect { addr, source })?;
         let _ = tcp.set_nodelay(true);

@@ -24,6 +24,10 @@ pub struct AuditRecord {
     pub connection: u64,
     /// Peer address of the sender.
     pub peer: String,
+    /// Transparent routes (`mode = "redirect"` or `"tproxy"`): the address the sender was
+    /// connecting to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_dst: Option<String>,
     /// Subject CN of the sender's verified client certificate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cert_subject: Option<String>,

@@ -209,6 +209,7 @@ impl Driver {
         AuditRecord {
             connection: self.peer.id,
             peer: self.peer.addr.to_string(),
+            original_dst: self.peer.target.original_dst.map(|a| a.to_string()),
             cert_subject: self
                 .peer
                 .sender

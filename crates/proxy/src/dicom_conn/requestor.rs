@@ -168,8 +168,9 @@ impl Driver {
                     telemetry::rule_verdict(route.name(), r, rec.verdict);
                 }
                 let cfg = &route.config;
-                let connected = upstream::connect(
-                    cfg.upstream,
+                let connected = upstream::connect_from(
+                    self.peer.target.upstream,
+                    self.peer.target.upstream_source,
                     route.upstream_tls.as_ref(),
                     cfg.limits.upstream_connect_timeout,
                 )

@@ -103,6 +103,7 @@ impl Driver {
         AuditRecord {
             connection: self.peer.id,
             peer: self.peer.addr.to_string(),
+            original_dst: self.peer.target.original_dst.map(|a| a.to_string()),
             cert_subject: self
                 .peer
                 .sender
@@ -408,8 +409,9 @@ impl Driver {
     async fn ensure_upstream(&mut self) -> Result<&mut Upstream, upstream::UpstreamError> {
         if self.upstream.is_none() {
             let cfg = &self.route.config;
-            let io = upstream::connect(
-                cfg.upstream,
+            let io = upstream::connect_from(
+                self.peer.target.upstream,
+                self.peer.target.upstream_source,
                 self.route.upstream_tls.as_ref(),
                 cfg.limits.upstream_connect_timeout,
             )
@@ -421,7 +423,7 @@ impl Driver {
         }
         match self.upstream.as_mut() {
             Some(up) => Ok(up),
-            None => Err(upstream::UpstreamError::Timeout(self.route.config.upstream)),
+            None => Err(upstream::UpstreamError::Timeout(self.peer.target.upstream)),
         }
     }
 
