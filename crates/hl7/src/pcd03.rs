@@ -135,13 +135,8 @@ pub struct Quantity<'a> {
 }
 
 impl<'a> Quantity<'a> {
-    /// The whole value field (all repetitions, so a hidden second value makes it not a
-    /// number) with the units field; `None` when the value field is absent or empty.
-    fn read(seg: &Segment<'a>, value_field: usize, units_field: usize) -> Option<Self> {
-        Self::from_fields(seg.field(value_field), seg.field(units_field))
-    }
-
-    /// From the value field and the units field.
+    /// From the value field (all repetitions, so a hidden second value makes it not a number)
+    /// and the units field; `None` when the value field is absent or empty.
     fn from_fields(value: Option<Field<'a>>, units: Option<Field<'a>>) -> Option<Self> {
         let value = value?.value();
         if value.is_empty() {
@@ -227,8 +222,18 @@ pub enum Pcd03Error {
 }
 
 fn text_of<'a>(seg: &Segment<'a>, field: usize, comp: usize) -> Option<Cow<'a, str>> {
-    let v = seg.field(field)?.component(comp)?.value();
+    text_of_field(seg.field(field), comp)
+}
+
+fn text_of_field(field: Option<Field<'_>>, comp: usize) -> Option<Cow<'_, str>> {
+    let v = field?.component(comp)?.value();
     (!v.is_empty()).then(|| v.text())
+}
+
+/// Field `n` (1-based) of fields read with [`Segment::first_fields`].
+fn nth<'a, const N: usize>(fields: &[Option<Field<'a>>; N], n: usize) -> Option<Field<'a>> {
+    n.checked_sub(1)
+        .and_then(|i| fields.get(i).copied().flatten())
 }
 
 /// An order group being read.
@@ -242,21 +247,15 @@ struct Group<'a> {
 
 fn finish(group: Group<'_>, number: usize) -> Result<InfusionOrder<'_>, Pcd03Error> {
     let rxg = group.rxg.ok_or(Pcd03Error::MissingRxg { order: number })?;
-    // RXG fields 1..=24 in one pass instead of a scan per field.
-    let mut rxg_fields: [Option<Field<'_>>; 24] = [None; 24];
-    for (slot, field) in rxg_fields.iter_mut().zip(rxg.fields()) {
-        *slot = Some(field);
-    }
-    let f = |n: usize| {
-        n.checked_sub(1)
-            .and_then(|i| rxg_fields.get(i).copied().flatten())
-    };
-    let orc = group.orc;
+    // RXG fields 1..=24 and ORC 1..=9 in one pass each instead of a scan per field.
+    let rxg_fields = rxg.first_fields::<24>();
+    let f = |n: usize| nth(&rxg_fields, n);
+    let orc = group.orc.first_fields::<9>();
     Ok(InfusionOrder {
-        order_control: OrderControl::from_value(orc.field(1).map(|f| f.value())),
-        placer_order_number: text_of(&orc, 2, 1),
-        parent_order: text_of(&orc, 8, 1),
-        order_time: text_of(&orc, 9, 1),
+        order_control: OrderControl::from_value(nth(&orc, 1).map(|f| f.value())),
+        placer_order_number: text_of_field(nth(&orc, 2), 1),
+        parent_order: text_of_field(nth(&orc, 8), 1),
+        order_time: text_of_field(nth(&orc, 9), 1),
         drug: Coded::from_field(f(4)),
         vtbi: Quantity::from_fields(f(5), f(7)),
         rate: Quantity::from_fields(f(15), f(16)),
@@ -334,14 +333,15 @@ pub fn read_infusion_orders<'a>(msg: &Message<'a>) -> Result<InfusionOrderMessag
                 let Some(group) = current.as_mut().filter(|g| g.rxg.is_some()) else {
                     return Err(out_of_order);
                 };
-                let code = Coded::from_field(seg.field(3));
+                let obx = seg.first_fields::<18>();
+                let code = Coded::from_field(nth(&obx, 3));
                 if code.names(MDC_DEV_PUMP_INFUS_VMD, PUMP_NAME) {
                     group.pump_id_rows += 1;
                     if group.pump_id.is_none() {
-                        group.pump_id = text_of(&seg, 18, 1);
+                        group.pump_id = text_of_field(nth(&obx, 18), 1);
                     }
                 } else if code.names(MDC_ATTR_PT_WEIGHT, WEIGHT_NAME) {
-                    let weight = Quantity::read(&seg, 5, 6);
+                    let weight = Quantity::from_fields(nth(&obx, 5), nth(&obx, 6));
                     if first_weight.is_none() {
                         first_weight.clone_from(&weight);
                     }

@@ -106,6 +106,29 @@ impl<'a> Segment<'a> {
             .map(move |raw| Field::new(raw, delims))
     }
 
+    /// Fields 1..=N in one pass, `None` beyond the last field: for readers that need several
+    /// fields of one segment, where [`Segment::field`] would rescan from the start each time.
+    /// For MSH, index 0 is MSH-1 (the field separator) and index 1 MSH-2, as in `field`.
+    pub fn first_fields<const N: usize>(&self) -> [Option<Field<'a>>; N] {
+        let mut out = [None; N];
+        if self.is_msh() {
+            for (i, slot) in out.iter_mut().enumerate().take(2) {
+                *slot = self.field(i + 1);
+            }
+            let fs = self.delims.field;
+            // MSH-3 onwards: the pieces after MSH-2's separator.
+            let mut pieces = self.raw.split(move |&b| b == fs).skip(2);
+            for slot in out.iter_mut().skip(2) {
+                *slot = pieces.next().map(|raw| Field::new(raw, self.delims));
+            }
+        } else {
+            for (slot, field) in out.iter_mut().zip(self.fields()) {
+                *slot = Some(field);
+            }
+        }
+        out
+    }
+
     /// The number of fields, per HL7 numbering (for MSH this counts MSH-1).
     pub fn field_count(&self) -> usize {
         let seps = self.raw.iter().filter(|&&b| b == self.delims.field).count();

@@ -102,8 +102,55 @@ fn delimiter_soup() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// `Segment::first_fields` (one pass) gives what `Segment::field` gives field by field.
+fn first_fields_agree(raw: &[u8]) {
+    let limits = ParseLimits {
+        allow_lf_terminators: true,
+        ..ParseLimits::default()
+    };
+    if let Ok(m) = Message::parse(raw, &limits) {
+        for s in m.segments() {
+            let firsts = s.first_fields::<24>();
+            for (i, f) in firsts.iter().enumerate() {
+                assert_eq!(
+                    f.map(|f| f.raw()),
+                    s.field(i + 1).map(|f| f.raw()),
+                    "field {} of {:?}",
+                    i + 1,
+                    String::from_utf8_lossy(s.raw())
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn first_fields_agree_on_every_kind_of_message() {
+    for m in [
+        common::rgv_o15(),
+        common::adt_a01(),
+        common::oru_r01(),
+        common::ack_aa(),
+        // MSH-2 with the v2.7 truncation character, and a field separator other than `|`.
+        "MSH|^~\\&#|A|B|C|D|20261129||RGV^O15|1|P|2.7\rPID|1||X".to_owned(),
+        "MSH#^~\\&#A#B#C#D#20261129##ADT^A01#1#P#2.5\rPID#1##X".to_owned(),
+    ] {
+        first_fields_agree(m.as_bytes());
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn first_fields_agree_with_field(raw in mutated_fixture()) {
+        first_fields_agree(&raw);
+    }
+
+    #[test]
+    fn first_fields_agree_on_delimiter_soup(raw in delimiter_soup()) {
+        first_fields_agree(&raw);
+    }
 
     #[test]
     fn arbitrary_bytes_never_panic(raw in proptest::collection::vec(any::<u8>(), 0..512)) {

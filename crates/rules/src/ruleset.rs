@@ -120,12 +120,16 @@ struct Envelope<'m> {
 
 impl<'m> Envelope<'m> {
     fn of(msg: &Message<'m>) -> Self {
-        let h = msg.header();
+        // MSH-3, -4 and -9 from one pass over MSH (these are read for every message).
+        let [_, _, app, fac, _, _, _, _, kind] = msg.header().segment().first_fields::<9>();
+        let component = |f: Option<wardgate_hl7::Field<'m>>, c| {
+            f.and_then(|f| f.component(c)).map(|c| c.value())
+        };
         Envelope {
-            code: text_of(h.message_code()),
-            trigger: text_of(h.trigger_event()),
-            application: text_of(h.sending_application()),
-            facility: text_of(h.sending_facility()),
+            code: text_of(component(kind, 1)),
+            trigger: text_of(component(kind, 2)),
+            application: text_of(component(app, 1)),
+            facility: text_of(component(fac, 1)),
         }
     }
 }
