@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use wardgate_pump::{ChannelState, Command, CommandCode, DeviceId, Frame, Quantity, UpdateTracker};
 
+use crate::breakglass::{Outcome, Overrides};
 use crate::druglib::{DoseOrder, Given, Slot, Violation, hl7_error, piv};
 use crate::ruleset::{Protocol, Rule, RuleSet};
 use crate::sender::Sender;
@@ -206,6 +207,20 @@ impl RuleSet {
         now_ms: u64,
         state: &mut PumpState,
     ) -> Verdict {
+        self.evaluate_pump_with(frame, sender, now_ms, state, &Overrides::default())
+    }
+
+    /// [`RuleSet::evaluate_pump`] under break-glass: refusals the overrides cover are recorded in
+    /// the permit instead of enforced (the command then counts as sent for the stateful checks);
+    /// `never_override` rules still refuse.
+    pub fn evaluate_pump_with(
+        &self,
+        frame: &Frame<'_>,
+        sender: &Sender,
+        now_ms: u64,
+        state: &mut PumpState,
+        overrides: &Overrides,
+    ) -> Verdict {
         let mut audit = Vec::new();
         for rule in self.rules.iter().filter(|r| r.protocol == Protocol::Pump) {
             if !rule.matches_pump(frame, sender) {
@@ -227,12 +242,14 @@ impl RuleSet {
                     }),
                 },
             };
-            if rule.mode == Mode::Audit {
-                if let Verdict::Deny(d) = verdict {
+            let verdict = match overrides.set_aside(rule, rule.mode == Mode::Audit, verdict) {
+                Outcome::Decides(v) => v,
+                Outcome::Recorded(d) => {
                     audit.push(d);
+                    continue;
                 }
-                continue;
-            }
+                Outcome::Skipped => continue,
+            };
             return match verdict {
                 Verdict::Permit(mut p) => {
                     self.record(frame, now_ms, state);
@@ -242,15 +259,12 @@ impl RuleSet {
                 deny => deny,
             };
         }
-        match self.policy.default {
-            Action::Allow => {
-                self.record(frame, now_ms, state);
-                Verdict::Permit(Permit {
-                    rule: None,
-                    alerts: Vec::new(),
-                    audit,
-                })
-            }
+        let default = match self.policy.default {
+            Action::Allow => Verdict::Permit(Permit {
+                rule: None,
+                alerts: Vec::new(),
+                audit: Vec::new(),
+            }),
             Action::Deny => Verdict::Deny(Denial {
                 rule: Arc::from("default"),
                 reason: format!(
@@ -260,7 +274,12 @@ impl RuleSet {
                 hl7_error: hl7_error::APPLICATION_ERROR,
                 application_code: None,
             }),
+        };
+        let verdict = overrides.settle_default(default, audit);
+        if verdict.forwards() {
+            self.record(frame, now_ms, state);
         }
+        verdict
     }
 
     /// Feed what a pump says (STATUS-REPORT, ACK/NAK, ALARM) into the state.
