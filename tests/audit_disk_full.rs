@@ -33,7 +33,14 @@ impl Drop for Mounted {
 
 fn mount_tmpfs(dir: &Path) -> Option<Mounted> {
     let out = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64k", "wardgate-test", dir.to_str()?])
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=64k",
+            "wardgate-test",
+            dir.to_str()?,
+        ])
         .output()
         .ok()?;
     if out.status.success() {
@@ -78,7 +85,11 @@ async fn a_full_disk_makes_a_fail_closed_route_refuse_and_a_fail_open_route_forw
         return;
     };
     let rules = work.path().join("allow.toml");
-    std::fs::write(&rules, "[policy]\nname = \"allow all\"\ndefault = \"allow\"\n").unwrap();
+    std::fs::write(
+        &rules,
+        "[policy]\nname = \"allow all\"\ndefault = \"allow\"\n",
+    )
+    .unwrap();
     let gateway = PumpGateway::start("127.0.0.1:0".parse().unwrap(), None, Behaviour::Acknowledge)
         .await
         .unwrap();
@@ -105,7 +116,9 @@ async fn a_full_disk_makes_a_fail_closed_route_refuse_and_a_fail_open_route_forw
     let ready = Readiness::default();
     ready.set(true);
     ready.watch_audit(audit.clone());
-    let admin = start("127.0.0.1:0".parse().unwrap(), ready, None).await.unwrap();
+    let admin = start("127.0.0.1:0".parse().unwrap(), ready, None)
+        .await
+        .unwrap();
     let proxy = Proxy::bind(specs, audit).await.unwrap();
     let addrs = proxy.local_addrs();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -140,7 +153,11 @@ async fn a_full_disk_makes_a_fail_closed_route_refuse_and_a_fail_open_route_forw
     assert!(text.contains("audit log"), "{text}");
     // Nothing reached the gateway that the audit log does not hold.
     assert_eq!(gateway.received().len(), accepted);
-    assert!(get(admin, "/readyz").await.contains("audit log cannot be written"));
+    assert!(
+        get(admin, "/readyz")
+            .await
+            .contains("audit log cannot be written")
+    );
 
     // The fail-open route forwards all the same, and counts the lost line.
     let reply = open.request(&order, REPLY).await.unwrap().expect("reply");

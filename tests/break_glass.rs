@@ -18,7 +18,13 @@ use wardgate_proxy::clock::ManualClock;
 
 const TOKEN: &str = "break-glass-test-token";
 
-async fn http(admin: SocketAddr, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+async fn http(
+    admin: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(admin).await.unwrap();
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
@@ -66,9 +72,23 @@ async fn a_granted_route_forwards_refused_senders_keeps_hard_limits_and_reverts_
     .unwrap();
 
     // Without the token, or for longer than the configured maximum: refused.
-    let (status, _) = http(admin, "POST", "/break-glass", None, &grant("pcd03", None, "30m")).await;
+    let (status, _) = http(
+        admin,
+        "POST",
+        "/break-glass",
+        None,
+        &grant("pcd03", None, "30m"),
+    )
+    .await;
     assert_eq!(status, 401);
-    let (status, body) = http(admin, "POST", "/break-glass", Some(TOKEN), &grant("pcd03", None, "2h")).await;
+    let (status, body) = http(
+        admin,
+        "POST",
+        "/break-glass",
+        Some(TOKEN),
+        &grant("pcd03", None, "2h"),
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("at most"), "{body}");
     // A rule the policy marks never_override cannot be set aside.
@@ -78,12 +98,22 @@ async fn a_granted_route_forwards_refused_senders_keeps_hard_limits_and_reverts_
     assert!(body.contains("never_override"), "{body}");
 
     // Before break-glass, a sender with an unexpected certificate is refused.
-    let mut renewed = bed.tls_client(Some("ehr-bcma-2027.egh.example")).await.unwrap();
+    let mut renewed = bed
+        .tls_client(Some("ehr-bcma-2027.egh.example"))
+        .await
+        .unwrap();
     let safe = fixture("pcd03-heparin-icu-safe.hl7");
     let reply = renewed.request(&safe, REPLY).await.unwrap().expect("reply");
     assert_eq!(ack_fields(&reply).0, "AR");
 
-    let (status, body) = http(admin, "POST", "/break-glass", Some(TOKEN), &grant("pcd03", None, "30m")).await;
+    let (status, body) = http(
+        admin,
+        "POST",
+        "/break-glass",
+        Some(TOKEN),
+        &grant("pcd03", None, "30m"),
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
     let granted: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(granted["operator"], "dr-oncall");
@@ -96,7 +126,11 @@ async fn a_granted_route_forwards_refused_senders_keeps_hard_limits_and_reverts_
     assert_eq!(bed.upstream_saw().len(), 1);
     // A tenfold overdose is still refused at the hard limit.
     let overdose = fixture("pcd03-heparin-icu-10x.hl7");
-    let reply = renewed.request(&overdose, REPLY).await.unwrap().expect("reply");
+    let reply = renewed
+        .request(&overdose, REPLY)
+        .await
+        .unwrap()
+        .expect("reply");
     let (code, _, app) = ack_fields(&reply);
     assert_eq!((code.as_str(), app.as_str()), ("AR", "9024"));
     assert_eq!(bed.upstream_saw().len(), 1);
@@ -109,19 +143,35 @@ async fn a_granted_route_forwards_refused_senders_keeps_hard_limits_and_reverts_
     let forwarded = judged[1];
     assert_eq!(forwarded["verdict"], "audit-deny");
     assert_eq!(forwarded["forwarded"], true);
-    assert!(forwarded["audit"][0].as_str().unwrap().starts_with("pcd03-other-senders"));
+    assert!(
+        forwarded["audit"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("pcd03-other-senders")
+    );
     assert_eq!(forwarded["break_glass"][0]["reason"], granted["reason"]);
     assert_eq!(forwarded["break_glass"][0]["until"], granted["until"]);
     assert_eq!(judged[2]["verdict"], "deny");
     assert_eq!(judged[2]["rule"], "drug-library-never-override");
     assert!(judged[2]["break_glass"].is_array());
     assert!(judged[0].get("break_glass").is_none());
-    let start = records.iter().find(|r| r["verdict"] == "break-glass-start").expect("start audited");
-    assert!(start["reason"].as_str().unwrap().contains("dr-oncall"), "{start}");
+    let start = records
+        .iter()
+        .find(|r| r["verdict"] == "break-glass-start")
+        .expect("start audited");
+    assert!(
+        start["reason"].as_str().unwrap().contains("dr-oncall"),
+        "{start}"
+    );
     assert!(start["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
 
     assert_eq!(
-        metrics_line(admin, r#"wardgate_break_glass_active{route="pcd03",rule="*"}"#).await.as_deref(),
+        metrics_line(
+            admin,
+            r#"wardgate_break_glass_active{route="pcd03",rule="*"}"#
+        )
+        .await
+        .as_deref(),
         Some(r#"wardgate_break_glass_active{route="pcd03",rule="*"} 1"#)
     );
 
@@ -134,13 +184,27 @@ async fn a_granted_route_forwards_refused_senders_keeps_hard_limits_and_reverts_
     let (_, listed) = http(admin, "GET", "/break-glass", Some(TOKEN), "").await;
     assert_eq!(listed.trim(), "[]");
     let records = bed.audit_records(9).await;
-    assert!(records.iter().any(|r| r["verdict"] == "break-glass-expired"));
+    assert!(
+        records
+            .iter()
+            .any(|r| r["verdict"] == "break-glass-expired")
+    );
     assert_eq!(
-        metrics_line(admin, r#"wardgate_break_glass_active{route="pcd03",rule="*"}"#).await.as_deref(),
+        metrics_line(
+            admin,
+            r#"wardgate_break_glass_active{route="pcd03",rule="*"}"#
+        )
+        .await
+        .as_deref(),
         Some(r#"wardgate_break_glass_active{route="pcd03",rule="*"} 0"#)
     );
     assert_eq!(
-        metrics_line(admin, r#"wardgate_break_glass_activations_total{route="pcd03",rule="*"}"#).await.as_deref(),
+        metrics_line(
+            admin,
+            r#"wardgate_break_glass_activations_total{route="pcd03",rule="*"}"#
+        )
+        .await
+        .as_deref(),
         Some(r#"wardgate_break_glass_activations_total{route="pcd03",rule="*"} 1"#)
     );
 }
@@ -151,10 +215,22 @@ async fn a_rule_grant_can_be_ended_early_and_needs_a_token_on_the_endpoint() {
     let clock = Arc::new(ManualClock::at(SystemTime::now()));
     let glass = BreakGlass::new(bed.routes.clone(), Duration::from_secs(3600), clock);
     // An endpoint without a token never serves break-glass, even on loopback.
-    let open = start_with("127.0.0.1:0".parse().unwrap(), Readiness::default(), None, Some(glass.clone()))
-        .await
-        .unwrap();
-    let (status, _) = http(open, "POST", "/break-glass", None, &grant("pcd03", Some("unknown-facility"), "10m")).await;
+    let open = start_with(
+        "127.0.0.1:0".parse().unwrap(),
+        Readiness::default(),
+        None,
+        Some(glass.clone()),
+    )
+    .await
+    .unwrap();
+    let (status, _) = http(
+        open,
+        "POST",
+        "/break-glass",
+        None,
+        &grant("pcd03", Some("unknown-facility"), "10m"),
+    )
+    .await;
     assert_eq!(status, 403);
     assert!(glass.list().is_empty());
 
@@ -166,9 +242,18 @@ async fn a_rule_grant_can_be_ended_early_and_needs_a_token_on_the_endpoint() {
     )
     .await
     .unwrap();
-    let (status, body) = http(admin, "POST", "/break-glass", Some(TOKEN), &grant("pcd03", Some("unknown-facility"), "10m")).await;
+    let (status, body) = http(
+        admin,
+        "POST",
+        "/break-glass",
+        Some(TOKEN),
+        &grant("pcd03", Some("unknown-facility"), "10m"),
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
-    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"].as_u64().unwrap();
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
+        .as_u64()
+        .unwrap();
 
     let mut ehr = bed.ehr().await;
     let foreign = fixture("pcd03-unknown-facility.hl7");
@@ -176,14 +261,34 @@ async fn a_rule_grant_can_be_ended_early_and_needs_a_token_on_the_endpoint() {
     assert_eq!(ack_fields(&reply).0, "AA");
 
     let end = serde_json::json!({"operator": "biomed-lead"}).to_string();
-    let (status, body) = http(admin, "DELETE", &format!("/break-glass/{id}"), Some(TOKEN), &end).await;
+    let (status, body) = http(
+        admin,
+        "DELETE",
+        &format!("/break-glass/{id}"),
+        Some(TOKEN),
+        &end,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
-    let (status, _) = http(admin, "DELETE", &format!("/break-glass/{id}"), Some(TOKEN), "").await;
+    let (status, _) = http(
+        admin,
+        "DELETE",
+        &format!("/break-glass/{id}"),
+        Some(TOKEN),
+        "",
+    )
+    .await;
     assert_eq!(status, 404);
     let reply = ehr.request(&foreign, REPLY).await.unwrap().expect("reply");
     assert_eq!(ack_fields(&reply).0, "AR");
     let records = bed.audit_records(6).await;
-    let ended = records.iter().find(|r| r["verdict"] == "break-glass-end").expect("end audited");
+    let ended = records
+        .iter()
+        .find(|r| r["verdict"] == "break-glass-end")
+        .expect("end audited");
     assert_eq!(ended["rule"], "unknown-facility");
-    assert!(ended["reason"].as_str().unwrap().contains("biomed-lead"), "{ended}");
+    assert!(
+        ended["reason"].as_str().unwrap().contains("biomed-lead"),
+        "{ended}"
+    );
 }

@@ -212,7 +212,9 @@ pub enum BreakGlassError {
     #[error("route `{0}`: break-glass is not supported on DICOM routes")]
     Unsupported(String),
     /// Longer than the configured maximum, or zero.
-    #[error("duration {asked:?} is not allowed: it must be more than zero and at most {max:?} ([admin] break_glass_max)")]
+    #[error(
+        "duration {asked:?} is not allowed: it must be more than zero and at most {max:?} ([admin] break_glass_max)"
+    )]
     Duration {
         /// Asked for.
         asked: Duration,

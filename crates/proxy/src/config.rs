@@ -529,7 +529,8 @@ rules = ["rules/pcd03/policy.toml"]
 
     #[test]
     fn break_glass_needs_a_token_and_a_bounded_maximum() {
-        let bare = format!("[admin]\nlisten = \"127.0.0.1:9102\"\nbreak_glass_max = \"4h\"\n{MINIMAL}");
+        let bare =
+            format!("[admin]\nlisten = \"127.0.0.1:9102\"\nbreak_glass_max = \"4h\"\n{MINIMAL}");
         let err = Config::parse(&bare, "t.toml", None)
             .unwrap_err()
             .to_string();

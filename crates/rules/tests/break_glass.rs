@@ -17,7 +17,9 @@ fn shipped_pcd03() -> RuleSet {
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/hl7").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/hl7")
+        .join(name);
     std::fs::read(path).unwrap()
 }
 
