@@ -1,23 +1,15 @@
 //! `wardgate break-glass`: the operator's client for the admin endpoint's `/break-glass`, and the
 //! wiring that enables it in `wardgate run`.
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use wardgate_proxy::Proxy;
 use wardgate_proxy::breakglass::BreakGlass;
 use wardgate_proxy::clock::SystemClock;
 use wardgate_proxy::config::{AdminConfig, Config};
-
-/// Longest answer read from the admin endpoint.
-const MAX_RESPONSE: u64 = 1 << 20;
-/// Time the admin endpoint has to connect and answer.
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Arguments of `wardgate break-glass`.
 #[derive(clap::Args, Debug)]
@@ -100,56 +92,12 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         .to_string();
         ("POST", "/break-glass".to_owned(), body)
     };
-    let (status, answer) = request(reachable(admin.listen), method, &path, token.trim(), &body)?;
+    let (status, answer) =
+        crate::admin_client::request(admin, method, &path, Some(token.trim()), &body)?;
     println!("{}", answer.trim_end());
     Ok(if (200..300).contains(&status) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// A wildcard listen address is reached on loopback.
-fn reachable(listen: SocketAddr) -> SocketAddr {
-    let ip = match listen.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    SocketAddr::new(ip, listen.port())
-}
-
-/// One HTTP/1.1 request; the status code and the body of the answer.
-fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: &str,
-) -> Result<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, TIMEOUT)
-        .with_context(|| format!("connecting to the admin endpoint {addr}"))?;
-    s.set_read_timeout(Some(TIMEOUT))?;
-    s.set_write_timeout(Some(TIMEOUT))?;
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes())?;
-    s.write_all(body.as_bytes())?;
-    let mut answer = String::new();
-    s.take(MAX_RESPONSE)
-        .read_to_string(&mut answer)
-        .context("reading the admin endpoint's answer")?;
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse::<u16>().ok())
-        .context("the admin endpoint's answer is not HTTP")?;
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
 }
