@@ -51,7 +51,8 @@ pub struct AuditRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control_id: Option<String>,
     /// allow, deny, audit-deny, malformed, fail-open, upstream-unavailable, unmatched-ack,
-    /// upstream-lost, closed.
+    /// upstream-lost, closed, audit-unavailable; operator events: break-glass-start,
+    /// break-glass-end, break-glass-expired.
     pub verdict: &'static str,
     /// The deciding rule.
     #[serde(skip_serializing_if = "Option::is_none")]
