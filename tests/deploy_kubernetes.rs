@@ -28,8 +28,8 @@ fn manifests() -> BTreeMap<String, Yaml> {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        for doc in YamlLoader::load_from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        for doc in
+            YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         {
             let kind = doc["kind"].as_str().unwrap().to_owned();
             let name = doc["metadata"]["name"].as_str().unwrap_or("").to_owned();
@@ -83,7 +83,10 @@ fn the_configmap_config_parses_and_everything_it_names_is_mounted() {
     let config = Config::parse(&configmap_data(&docs, "wardgate.toml"), "configmap", None)
         .unwrap_or_else(|e| panic!("{e}"));
     let files = mounted_files(deployment);
-    let admin = config.admin.as_ref().expect("an admin endpoint for the probes");
+    let admin = config
+        .admin
+        .as_ref()
+        .expect("an admin endpoint for the probes");
     let mut named: Vec<PathBuf> = vec![admin.token_file.clone().expect("a token off loopback")];
     for route in &config.routes {
         named.extend(route.rules.iter().cloned());
@@ -157,7 +160,8 @@ fn the_deployment_is_hardened_and_probed() {
     let pod = &d["spec"]["template"]["spec"];
     assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
     assert_eq!(pod["automountServiceAccountToken"].as_bool(), Some(false));
-    let anti = &pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0];
+    let anti =
+        &pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0];
     assert_eq!(anti["topologyKey"].as_str(), Some("kubernetes.io/hostname"));
     let c = &pod["containers"][0];
     let sc = &c["securityContext"];
@@ -181,7 +185,10 @@ fn the_deployment_is_hardened_and_probed() {
         .output()
         .unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
-    assert!(help.contains("--config") && help.contains("--path"), "{help}");
+    assert!(
+        help.contains("--config") && help.contains("--path"),
+        "{help}"
+    );
 
     // Services and the budget select the Deployment's pods.
     let labels = &d["spec"]["template"]["metadata"]["labels"];
