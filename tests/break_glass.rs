@@ -1,6 +1,6 @@
 //! Break-glass end to end: an operator with the admin token puts the PCD-03 route into audit mode
-//! through the admin endpoint; refused senders are forwarded and audited as such, hard limits stay
-//! enforced, and the grant reverts by itself when a (manual) clock passes its end. (Its own test
+//! through the admin endpoint; refused senders are forwarded and audited as such, hard limits of
+//! never_override drugs stay enforced, and the grant reverts by itself when a (manual) clock passes its end. (Its own test
 //! binary: the metrics recorder is process-wide.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -91,11 +91,11 @@ async fn a_granted_route_forwards_refused_senders_keeps_hard_limits_and_reverts_
     .await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("at most"), "{body}");
-    // A rule the policy marks never_override cannot be set aside.
-    let pinned = grant("pcd03", Some("drug-library-never-override"), "30m");
-    let (status, body) = http(admin, "POST", "/break-glass", Some(TOKEN), &pinned).await;
+    // A grant for a rule the route does not have is refused.
+    let unknown = grant("pcd03", Some("no-such-rule"), "30m");
+    let (status, body) = http(admin, "POST", "/break-glass", Some(TOKEN), &unknown).await;
     assert_eq!(status, 409, "{body}");
-    assert!(body.contains("never_override"), "{body}");
+    assert!(body.contains("no rule `no-such-rule`"), "{body}");
 
     // Before break-glass, a sender with an unexpected certificate is refused.
     let mut renewed = bed
@@ -152,7 +152,7 @@ async fn a_granted_route_forwards_refused_senders_keeps_hard_limits_and_reverts_
     assert_eq!(forwarded["break_glass"][0]["reason"], granted["reason"]);
     assert_eq!(forwarded["break_glass"][0]["until"], granted["until"]);
     assert_eq!(judged[2]["verdict"], "deny");
-    assert_eq!(judged[2]["rule"], "drug-library-never-override");
+    assert_eq!(judged[2]["rule"], "never-override");
     assert!(judged[2]["break_glass"].is_array());
     assert!(judged[0].get("break_glass").is_none());
     let start = records

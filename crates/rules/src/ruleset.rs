@@ -268,6 +268,21 @@ impl RuleSet {
         now_unix_ms: Option<i64>,
         overrides: &Overrides,
     ) -> Verdict {
+        let verdict = self.judge_hl7(msg, sender, now_unix_ms, overrides);
+        if overrides.is_empty() {
+            verdict
+        } else {
+            self.pin_hl7(msg, verdict)
+        }
+    }
+
+    fn judge_hl7(
+        &self,
+        msg: &Message<'_>,
+        sender: &Sender,
+        now_unix_ms: Option<i64>,
+        overrides: &Overrides,
+    ) -> Verdict {
         // MSH-7 stands in for the clock only where an order's age is checked at all.
         let now_ms = now_unix_ms.or_else(|| {
             self.policy.max_order_age_ms?;
