@@ -28,7 +28,8 @@ pub struct AuditRecord {
     /// Subject CN of the sender's verified client certificate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cert_subject: Option<String>,
-    /// `inbound` (sender to upstream) or `outbound` (upstream reply to sender).
+    /// `inbound` (sender to upstream) or `outbound` (upstream reply to sender); `config` for rule
+    /// reloads, `operator` for break-glass grants.
     pub direction: &'static str,
     /// DICOM routes: the calling AE title of the association (the SCU's).
     #[serde(skip_serializing_if = "Option::is_none")]
