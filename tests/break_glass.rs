@@ -1,7 +1,7 @@
 //! Break-glass end to end: an operator with the admin token puts the PCD-03 route into audit mode
-//! through the admin endpoint; refused senders are forwarded and audited as such, hard limits of
-//! never_override drugs stay enforced, and the grant reverts by itself when a (manual) clock passes its end. (Its own test
-//! binary: the metrics recorder is process-wide.)
+//! through the admin endpoint; refused senders are forwarded and audited as such, the hard limits
+//! of never_override drugs stay enforced, and the grant reverts by itself when a (manual) clock
+//! passes its end. (Its own test binary: the metrics recorder is process-wide.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
