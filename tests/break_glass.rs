@@ -135,7 +135,7 @@ async fn a_granted_route_forwards_refused_senders_keeps_hard_limits_and_reverts_
     assert_eq!((code.as_str(), app.as_str()), ("AR", "9024"));
     assert_eq!(bed.upstream_saw().len(), 1);
 
-    let records = bed.audit_records(6).await;
+    let records = bed.audit_records(5).await;
     let judged: Vec<&serde_json::Value> = records
         .iter()
         .filter(|r| r["direction"] == "inbound")
@@ -183,7 +183,7 @@ async fn a_granted_route_forwards_refused_senders_keeps_hard_limits_and_reverts_
     assert_eq!(bed.upstream_saw().len(), 1);
     let (_, listed) = http(admin, "GET", "/break-glass", Some(TOKEN), "").await;
     assert_eq!(listed.trim(), "[]");
-    let records = bed.audit_records(9).await;
+    let records = bed.audit_records(7).await;
     assert!(
         records
             .iter()
@@ -281,7 +281,7 @@ async fn a_rule_grant_can_be_ended_early_and_needs_a_token_on_the_endpoint() {
     assert_eq!(status, 404);
     let reply = ehr.request(&foreign, REPLY).await.unwrap().expect("reply");
     assert_eq!(ack_fields(&reply).0, "AR");
-    let records = bed.audit_records(6).await;
+    let records = bed.audit_records(5).await;
     let ended = records
         .iter()
         .find(|r| r["verdict"] == "break-glass-end")
