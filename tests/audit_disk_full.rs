@@ -172,11 +172,12 @@ async fn a_full_disk_makes_a_fail_closed_route_refuse_and_a_fail_open_route_forw
         assert!(metrics.contains(want), "missing {want}\n{metrics}");
     }
 
-    // Space comes back: the closed route forwards again and the node is ready.
+    // Space comes back: the readiness probe alone notices (a node that is not ready gets no
+    // traffic to write), and the closed route forwards again.
     std::fs::remove_file(disk.join("filler")).unwrap();
+    assert!(get(admin, "/readyz").await.starts_with("HTTP/1.1 200"));
     let reply = closed.request(&order, REPLY).await.unwrap().expect("reply");
     assert_eq!(ack_fields(&reply).0, "AA");
-    assert!(get(admin, "/readyz").await.starts_with("HTTP/1.1 200"));
     let _ = tx.send(());
     drop((closed, open));
     running.await.unwrap();
@@ -184,6 +185,12 @@ async fn a_full_disk_makes_a_fail_closed_route_refuse_and_a_fail_open_route_forw
     // Every line that made it is whole and chained; every forwarded closed-route message is there.
     verify_files(&[&audit_path]).unwrap_or_else(|e| panic!("{e}"));
     let text = std::fs::read_to_string(&audit_path).unwrap();
+    // The gap is on record: how many lines were lost, at the point where writing resumed.
+    let resumed = text
+        .lines()
+        .find(|l| l.contains("\"verdict\":\"audit-resumed\""))
+        .expect("an audit-resumed line");
+    assert!(!resumed.contains("\"reason\":\"0 audit"), "{resumed}");
     let recorded = text
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())

@@ -41,9 +41,10 @@ impl Readiness {
         self.1.lock().unwrap_or_else(|p| p.into_inner()).push(log);
     }
 
+    /// Whether a watched audit log still cannot be written (each failing one is tried again).
     fn audit_failing(&self) -> bool {
         let logs = self.1.lock().unwrap_or_else(|p| p.into_inner());
-        logs.iter().any(|l| l.is_failing())
+        logs.iter().any(|l| !l.recover())
     }
 }
 

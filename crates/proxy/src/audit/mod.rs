@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 mod chain;
@@ -120,6 +120,8 @@ pub struct AuditLog {
     sink: Mutex<Sink>,
     /// Whether the last write failed (disk full, I/O error): `/readyz` reports it.
     failing: AtomicBool,
+    /// Records that could not be written since the last one that was.
+    lost: AtomicU64,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -299,6 +301,7 @@ impl AuditLog {
         Ok(AuditLog {
             sink: Mutex::new(sink),
             failing: AtomicBool::new(false),
+            lost: AtomicU64::new(0),
         })
     }
 
@@ -315,6 +318,7 @@ impl AuditLog {
                 last: GENESIS,
             }),
             failing: AtomicBool::new(false),
+            lost: AtomicU64::new(0),
         }
     }
 
@@ -327,7 +331,35 @@ impl AuditLog {
     pub fn record(&self, rec: AuditRecord) -> io::Result<()> {
         let result = self.write_record(rec);
         self.failing.store(result.is_err(), Ordering::Relaxed);
+        if result.is_err() {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+        }
         result
+    }
+
+    /// While failing, try to write an `audit-resumed` line saying how many lines were lost; `true`
+    /// once the log is writable again. `/readyz` calls it, so a node that gets no traffic while
+    /// not ready still notices the disk has room again.
+    pub fn recover(&self) -> bool {
+        if !self.is_failing() {
+            return true;
+        }
+        let lost = self.lost.load(Ordering::Relaxed);
+        let resumed = AuditRecord {
+            route: "*".into(),
+            direction: "audit",
+            verdict: "audit-resumed",
+            reason: Some(format!(
+                "{lost} audit line(s) could not be written before this one"
+            )),
+            ..AuditRecord::default()
+        };
+        if self.write_record(resumed).is_err() {
+            return false;
+        }
+        self.lost.fetch_sub(lost, Ordering::Relaxed);
+        self.failing.store(false, Ordering::Relaxed);
+        true
     }
 
     fn write_record(&self, mut rec: AuditRecord) -> io::Result<()> {
