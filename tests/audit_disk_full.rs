@@ -1,6 +1,7 @@
 //! A full disk under the audit log, for real: the log lives on a small tmpfs this test mounts, and
 //! a filler file takes the rest of it. A fail-closed route refuses (NACK) what it cannot record and
-//! never forwards an unrecorded message; a fail-open route forwards and counts; `/readyz` says so;
+//! never forwards an unrecorded message; a fail-open route forwards and counts; a DICOM route
+//! (always fail-closed) rejects the association (DCMTK's echoscu); `/readyz` says so;
 //! once space is back, everything recovers and the hash chain is intact. Needs root (mount); skips
 //! with a message where mounting is not permitted. (Its own test binary: the metrics recorder is
 //! process-wide.)
@@ -101,7 +102,15 @@ async fn a_full_disk_makes_a_fail_closed_route_refuse_and_a_fail_open_route_forw
             rules.display().to_string()
         )
     };
-    let text = route("closed", "closed") + &route("open", "open");
+    let scp = common::dicom::StoreScp::start(&[]).await;
+    let text = route("closed", "closed")
+        + &route("open", "open")
+        + &format!(
+            "[[route]]\nname = \"pacs\"\nprotocol = \"dicom\"\nlisten = \"127.0.0.1:0\"\n\
+             upstream = \"{}\"\nrules = [{:?}]\n",
+            scp.addr,
+            common::dicom::test_rules()[0].display().to_string()
+        );
     let config = Config::parse(&text, "test", None).unwrap();
     let specs = config
         .routes
@@ -127,6 +136,21 @@ async fn a_full_disk_makes_a_fail_closed_route_refuse_and_a_fail_open_route_forw
     }));
     let mut closed = MllpClient::connect(addrs[0].1, None).await.unwrap();
     let mut open = MllpClient::connect(addrs[1].1, None).await.unwrap();
+    let pacs_port = addrs[2].1.port().to_string();
+    let echo = || async {
+        common::dicom::run(
+            &common::dicom::dcmtk("echoscu"),
+            &[
+                "-aet",
+                "MODALITY",
+                "-aec",
+                "STORESCP",
+                "127.0.0.1",
+                &pacs_port,
+            ],
+        )
+        .await
+    };
     let order = fixture("pcd03-heparin-icu-safe.hl7");
 
     let reply = closed.request(&order, REPLY).await.unwrap().expect("reply");
@@ -163,8 +187,12 @@ async fn a_full_disk_makes_a_fail_closed_route_refuse_and_a_fail_open_route_forw
     let reply = open.request(&order, REPLY).await.unwrap().expect("reply");
     assert_eq!(ack_fields(&reply).0, "AA");
     assert_eq!(gateway.received().len(), accepted + 1);
+    // The DICOM route rejects the association it cannot record.
+    let out = echo().await;
+    assert!(!out.status.success(), "echoscu passed: {}", out.text());
     let metrics = get(admin, "/metrics").await;
     for want in [
+        r#"wardgate_messages_total{route="pacs",direction="inbound",verdict="audit-unavailable"} 1"#,
         r#"wardgate_audit_write_failures_total{route="closed"}"#,
         r#"wardgate_audit_write_failures_total{route="open"}"#,
         r#"wardgate_messages_total{route="closed",direction="inbound",verdict="audit-unavailable"} 1"#,
@@ -178,6 +206,8 @@ async fn a_full_disk_makes_a_fail_closed_route_refuse_and_a_fail_open_route_forw
     assert!(get(admin, "/readyz").await.starts_with("HTTP/1.1 200"));
     let reply = closed.request(&order, REPLY).await.unwrap().expect("reply");
     assert_eq!(ack_fields(&reply).0, "AA");
+    let out = echo().await;
+    assert!(out.status.success(), "echoscu failed: {}", out.text());
     let _ = tx.send(());
     drop((closed, open));
     running.await.unwrap();
