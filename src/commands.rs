@@ -287,7 +287,12 @@ pub async fn run(config: Option<PathBuf>) -> Result<ExitCode> {
         }
         _ => AuditLog::to_stdout(),
     };
+    let audit = Arc::new(audit);
     let readiness = wardgate_proxy::admin::Readiness::default();
+    readiness.watch_audit(audit.clone());
+    let specs = route_specs(&config)?;
+    let proxy = Proxy::bind(specs, audit).await?;
+    let mut glass = None;
     if let Some(admin) = &config.admin {
         let token = match &admin.token_file {
             Some(p) => Some(
@@ -307,13 +312,17 @@ pub async fn run(config: Option<PathBuf>) -> Result<ExitCode> {
             .map(Some)?,
             None => None,
         };
-        let at = wardgate_proxy::admin::start(admin.listen, readiness.clone(), token)
-            .await
-            .map_err(|e| anyhow::anyhow!("admin endpoint on {}: {e}", admin.listen))?;
+        glass = crate::breakglass_cli::enable(admin, &proxy);
+        let at = wardgate_proxy::admin::start_with(
+            admin.listen,
+            readiness.clone(),
+            token,
+            glass.clone(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("admin endpoint on {}: {e}", admin.listen))?;
         tracing::info!(%at, "admin endpoint: http://{at}/metrics, /healthz, /readyz");
     }
-    let specs = route_specs(&config)?;
-    let proxy = Proxy::bind(specs, Arc::new(audit)).await?;
     let reloader = tokio::spawn(reload_loop(config.clone(), proxy.routes()));
     readiness.set(true);
     let not_ready = readiness.clone();
@@ -325,6 +334,7 @@ pub async fn run(config: Option<PathBuf>) -> Result<ExitCode> {
         })
         .await;
     reloader.abort();
+    drop(glass);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,6 +1,8 @@
 //! The `wardgate` command: parse arguments, load configuration and rules, run.
 #![forbid(unsafe_code)]
 
+mod admin_client;
+mod breakglass_cli;
 mod commands;
 mod defaults;
 mod demo;
@@ -79,6 +81,20 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Break-glass: put a route, or one rule of it, into audit mode for a bounded time with a
+    /// stated reason; list the grants in force; end one early. Talks to the running instance's
+    /// admin endpoint with its token.
+    BreakGlass(breakglass_cli::Args),
+    /// Ask the running instance's admin endpoint for /healthz or /readyz (with its token, if it
+    /// has one); exit 0 on 200. For container and Kubernetes exec probes.
+    Probe {
+        /// The running instance's configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// `/healthz` or `/readyz`.
+        #[arg(long, default_value = "/readyz")]
+        path: String,
+    },
     /// Run a simulated pump gateway that acknowledges every message (for trying `wardgate run`).
     SimGateway {
         /// Address to listen on.
@@ -124,6 +140,8 @@ fn main() -> ExitCode {
         Command::Run { config } => {
             commands::runtime().and_then(|rt| rt.block_on(commands::run(config)))
         }
+        Command::BreakGlass(args) => breakglass_cli::run(&args),
+        Command::Probe { config, path } => admin_client::probe(&config, &path),
         Command::Demo => commands::runtime().and_then(|rt| rt.block_on(demo::run())),
         Command::SimPump { listen, serial } => {
             commands::runtime().and_then(|rt| rt.block_on(commands::sim_pump(listen, &serial)))

@@ -10,6 +10,9 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::audit::AuditLog;
+use crate::breakglass::BreakGlass;
+
 /// Longest request head accepted.
 pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
 /// Time a client has to send its request.
@@ -18,9 +21,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const UPKEEP: Duration = Duration::from_secs(5);
 
 /// Whether the proxy is ready to take traffic (`/readyz`): set once listeners are bound, cleared
-/// when shutdown begins.
+/// when shutdown begins; not ready either while a watched audit log cannot be written.
 #[derive(Debug, Clone, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+pub struct Readiness(Arc<AtomicBool>, Arc<std::sync::Mutex<Vec<Arc<AuditLog>>>>);
 
 impl Readiness {
     /// Mark ready or not ready.
@@ -28,9 +31,20 @@ impl Readiness {
         self.0.store(ready, Ordering::SeqCst);
     }
 
-    /// Whether ready.
+    /// Whether ready (set, and no watched audit log failing).
     pub fn get(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.load(Ordering::SeqCst) && !self.audit_failing()
+    }
+
+    /// Report not ready while `log`'s last write failed (a full disk).
+    pub fn watch_audit(&self, log: Arc<AuditLog>) {
+        self.1.lock().unwrap_or_else(|p| p.into_inner()).push(log);
+    }
+
+    /// Whether a watched audit log still cannot be written (each failing one is tried again).
+    fn audit_failing(&self) -> bool {
+        let logs = self.1.lock().unwrap_or_else(|p| p.into_inner());
+        logs.iter().any(|l| !l.recover())
     }
 }
 
@@ -60,6 +74,17 @@ pub async fn start(
     readiness: Readiness,
     token: Option<String>,
 ) -> Result<SocketAddr, String> {
+    start_with(addr, readiness, token, None).await
+}
+
+/// [`start`], also serving break-glass (`/break-glass`, see `crate::admin_breakglass`) when
+/// `glass` is given. Break-glass requests are refused unless a `token` protects the endpoint.
+pub async fn start_with(
+    addr: SocketAddr,
+    readiness: Readiness,
+    token: Option<String>,
+    glass: Option<Arc<BreakGlass>>,
+) -> Result<SocketAddr, String> {
     let handle = recorder()?;
     let token: Option<Arc<str>> = token.map(Arc::from);
     let listener = TcpListener::bind(addr)
@@ -83,8 +108,9 @@ pub async fn start(
             let handle = handle.clone();
             let readiness = readiness.clone();
             let token = token.clone();
+            let glass = glass.clone();
             tokio::spawn(async move {
-                let answered = answer(stream, &handle, &readiness, token.as_deref());
+                let answered = answer(stream, &handle, &readiness, token.as_deref(), glass);
                 let _ = tokio::time::timeout(REQUEST_TIMEOUT, answered).await;
             });
         }
@@ -98,6 +124,7 @@ async fn answer(
     handle: &PrometheusHandle,
     readiness: &Readiness,
     token: Option<&str>,
+    glass: Option<Arc<BreakGlass>>,
 ) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
@@ -144,6 +171,17 @@ async fn answer(
             .await;
         }
     }
+    if path == b"/break-glass" || path.starts_with(b"/break-glass/") {
+        let (status, body) = crate::admin_breakglass::answer(
+            &mut stream,
+            method,
+            path,
+            &head,
+            glass.as_deref().filter(|_| token.is_some()),
+        )
+        .await;
+        return respond(&mut stream, status, "application/json", body.as_bytes()).await;
+    }
     if method != b"GET" {
         return respond(
             &mut stream,
@@ -167,6 +205,15 @@ async fn answer(
         b"/healthz" => respond(&mut stream, "200 OK", "text/plain", b"ok\n").await,
         b"/readyz" if readiness.get() => {
             respond(&mut stream, "200 OK", "text/plain", b"ready\n").await
+        }
+        b"/readyz" if readiness.audit_failing() => {
+            respond(
+                &mut stream,
+                "503 Service Unavailable",
+                "text/plain",
+                b"not ready: the audit log cannot be written\n",
+            )
+            .await
         }
         b"/readyz" => {
             respond(

@@ -60,6 +60,46 @@ pub fn hl7_timestamp(t: SystemTime) -> String {
     )
 }
 
+/// Where wall-clock time comes from, so that time-bounded state (break-glass) can be tested by
+/// moving a clock instead of sleeping.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// The current time.
+    fn now(&self) -> SystemTime;
+}
+
+/// The system's real-time clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// A clock that moves only when told to (tests, simulations).
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<SystemTime>);
+
+impl ManualClock {
+    /// A clock standing at `t`.
+    pub fn at(t: SystemTime) -> Self {
+        ManualClock(std::sync::Mutex::new(t))
+    }
+
+    /// Move the clock forward.
+    pub fn advance(&self, by: std::time::Duration) {
+        let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *t += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,6 +32,10 @@ pub struct AdminConfig {
     /// (`Authorization: Bearer ...`); required when `listen` is not a loopback address.
     #[serde(default)]
     pub token_file: Option<PathBuf>,
+    /// Longest break-glass grant an operator may ask for, e.g. `"4h"`. Break-glass is disabled
+    /// unless this is set, and setting it requires `token_file`.
+    #[serde(default, with = "optional_duration")]
+    pub break_glass_max: Option<Duration>,
 }
 
 /// Audit log settings.
@@ -386,6 +390,25 @@ impl Config {
                     ),
                 });
             }
+            if let Some(max) = admin.break_glass_max {
+                if admin.token_file.is_none() {
+                    return Err(ConfigError::Syntax {
+                        path: name.to_owned(),
+                        message: "[admin] break_glass_max needs token_file: break-glass is an \
+                                  operator action and must be authenticated, even on loopback"
+                            .into(),
+                    });
+                }
+                if max.is_zero() || max > MAX_BREAK_GLASS {
+                    return Err(ConfigError::Syntax {
+                        path: name.to_owned(),
+                        message: format!(
+                            "[admin] break_glass_max must be more than zero and at most {}h",
+                            MAX_BREAK_GLASS.as_secs() / 3600
+                        ),
+                    });
+                }
+            }
         }
         let mut names = std::collections::HashSet::new();
         for r in &self.routes {
@@ -472,6 +495,9 @@ fn validate_dicom(r: &RouteConfig) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Upper bound on `[admin] break_glass_max`: an emergency override is not a policy change.
+pub const MAX_BREAK_GLASS: Duration = Duration::from_secs(24 * 3600);
 
 /// Upper bound on `max_message_bytes`: an MLLP block has no length field, so this is the only cap.
 pub const MAX_MESSAGE_BYTES_CEILING: usize = 64 << 20;
@@ -573,6 +599,25 @@ rules = ["rules/pcd03/policy.toml"]
         assert!(Config::parse(&guarded, "t.toml", None).is_ok());
         let local = format!("[admin]\nlisten = \"127.0.0.1:9102\"\n{MINIMAL}");
         assert!(Config::parse(&local, "t.toml", None).is_ok());
+    }
+
+    #[test]
+    fn break_glass_needs_a_token_and_a_bounded_maximum() {
+        let bare =
+            format!("[admin]\nlisten = \"127.0.0.1:9102\"\nbreak_glass_max = \"4h\"\n{MINIMAL}");
+        let err = Config::parse(&bare, "t.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs token_file"), "{err}");
+        let ok = bare.replace("\nbreak_glass_max", "\ntoken_file = \"t\"\nbreak_glass_max");
+        let c = Config::parse(&ok, "t.toml", None).unwrap();
+        let max = c.admin.and_then(|a| a.break_glass_max);
+        assert_eq!(max, Some(Duration::from_secs(4 * 3600)));
+        let long = ok.replace("\"4h\"", "\"48h\"");
+        let err = Config::parse(&long, "t.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 24h"), "{err}");
     }
 
     #[test]

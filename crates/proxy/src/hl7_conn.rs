@@ -17,6 +17,7 @@ use wardgate_hl7::{
 use wardgate_rules::{Sender, Verdict};
 
 use crate::audit::AuditRecord;
+use crate::audit_gate::{self, Ahead};
 use crate::config::{FailurePolicy, UnmatchedAck};
 use crate::io::BoxedIo;
 use crate::route::Route;
@@ -320,9 +321,14 @@ impl Driver {
                 let now_ms = SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis() as i64);
-                let verdict = route
-                    .rules()
-                    .evaluate_hl7_at(&msg, &self.peer.sender, Some(now_ms));
+                let glass = crate::breakglass::in_force(&route);
+                rec.break_glass = glass.marks;
+                let verdict = route.rules().evaluate_hl7_with(
+                    &msg,
+                    &self.peer.sender,
+                    Some(now_ms),
+                    &glass.overrides,
+                );
                 telemetry::inspection_time(route.name(), started.elapsed());
                 if let Some(rule) = verdict.rule() {
                     telemetry::rule_verdict(route.name(), rule, verdict.label());
@@ -499,11 +505,29 @@ impl Driver {
             };
             return self.refuse(header, &refusal, rec).await;
         }
+        let ahead = match self.ensure_upstream().await {
+            Ok(_) => audit_gate::before_forwarding(&self.route, &rec),
+            Err(_) => Ahead::Later,
+        };
+        if let Ahead::Refuse(why) = ahead {
+            rec.verdict = audit_gate::AUDIT_UNAVAILABLE;
+            rec.reason = Some(why);
+            let refusal = Refusal {
+                code: ack_error_code(header),
+                error: ErrorCode::APPLICATION_INTERNAL_ERROR,
+                severity: Severity::Error,
+                application_code: None,
+                user_message: "wardgate cannot write its audit log, so the message was not delivered; resend later",
+            };
+            return self.refuse(header, &refusal, rec).await;
+        }
         match self.write_upstream(bytes).await {
             Ok(()) => {
                 rec.forwarded = true;
                 telemetry::message(self.route.name(), "inbound", rec.verdict, rec.bytes);
-                self.route.audit(rec);
+                if !matches!(ahead, Ahead::Written) {
+                    self.route.audit(rec);
+                }
                 self.outstanding.push_back(Outstanding {
                     control_id,
                     sent: Instant::now(),

@@ -5,7 +5,10 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+mod admin_breakglass;
 pub mod audit;
+mod audit_gate;
+pub mod breakglass;
 pub mod clock;
 pub mod config;
 pub mod dicom_conn;

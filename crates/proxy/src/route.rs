@@ -42,6 +42,8 @@ pub struct Route {
     pump_state: Option<Mutex<PumpState>>,
     /// Origin of the monotonic clock the pump rules are given (`now_ms`).
     epoch: Instant,
+    /// Break-glass grants in force on this route.
+    glass: crate::breakglass::RouteGlass,
 }
 
 impl std::fmt::Debug for Route {
@@ -79,7 +81,13 @@ impl Route {
             parse_limits,
             audit,
             nack_seq: AtomicU64::new(1),
+            glass: crate::breakglass::RouteGlass::default(),
         })
+    }
+
+    /// The route's break-glass grants (see [`crate::breakglass::in_force`]).
+    pub fn break_glass(&self) -> &crate::breakglass::RouteGlass {
+        &self.glass
     }
 
     /// The rule set in force: a message keeps the set it started with, even across a reload.
@@ -133,11 +141,19 @@ impl Route {
     }
 
     /// Record an audit line; a failed write is counted and logged, never silently dropped.
-    pub fn audit(&self, mut rec: AuditRecord) {
+    pub fn audit(&self, rec: AuditRecord) {
+        let _ = self.try_audit(rec);
+    }
+
+    /// [`Route::audit`], returning the failure so a fail-closed route can refuse the message it
+    /// could not record (see `crate::audit_gate`).
+    pub fn try_audit(&self, mut rec: AuditRecord) -> std::io::Result<()> {
         rec.route.clone_from(&self.config.name);
-        if let Err(e) = self.audit.record(rec) {
+        let result = self.audit.record(rec);
+        if let Err(e) = &result {
             telemetry::audit_failure(&self.config.name);
             tracing::error!(route = %self.config.name, error = %e, "audit log write failed");
         }
+        result
     }
 }

@@ -98,3 +98,21 @@ pub fn reload(route: &str, result: &'static str) {
     counter!("wardgate_reloads_total", "route" => route.to_owned(), "result" => result)
         .increment(1);
 }
+
+/// Break-glass grants in force per route and rule (`*` = the whole route): +1 on a grant, -1 when
+/// it ends or expires.
+pub fn break_glass_active(route: &str, rule: &str, delta: f64) {
+    gauge!("wardgate_break_glass_active", "route" => route.to_owned(), "rule" => rule.to_owned())
+        .increment(delta);
+}
+
+/// A break-glass grant given.
+pub fn break_glass_activation(route: &str, rule: &str) {
+    counter!("wardgate_break_glass_activations_total", "route" => route.to_owned(), "rule" => rule.to_owned())
+        .increment(1);
+}
+
+/// A message judged while break-glass was in force on its route.
+pub fn break_glass_message(route: &str) {
+    counter!("wardgate_break_glass_messages_total", "route" => route.to_owned()).increment(1);
+}

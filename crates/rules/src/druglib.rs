@@ -77,6 +77,8 @@ pub struct Drug {
     pub names: Vec<String>,
     /// Limits per care area.
     pub limits: Vec<CareAreaLimits>,
+    /// The limits hold under break-glass too (`never_override = true`).
+    pub never_override: bool,
 }
 
 /// The whole drug library of a rule set.

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod breakglass;
 mod compile;
 mod compile_dicom;
 mod condition;
@@ -24,6 +25,7 @@ mod toml_read;
 pub mod units;
 mod verdict;
 
+pub use breakglass::{OverrideRefused, Overrides};
 pub use compile::{
     MAX_ITEMS, MAX_REGEX_SIZE, MAX_RULE_FILES, RuleSource, compile, load_rule_files,
 };

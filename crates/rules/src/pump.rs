@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use wardgate_pump::{ChannelState, Command, CommandCode, DeviceId, Frame, Quantity, UpdateTracker};
 
+use crate::breakglass::{Outcome, Overrides};
 use crate::druglib::{DoseOrder, Given, Slot, Violation, hl7_error, piv};
 use crate::ruleset::{Protocol, Rule, RuleSet};
 use crate::sender::Sender;
@@ -36,19 +37,19 @@ pub struct PumpPolicy {
 
 /// The last program wardgate let through to a channel.
 #[derive(Debug, Clone, PartialEq)]
-struct Program {
+pub(crate) struct Program {
     order_id: String,
-    drug_code: String,
-    care_area: String,
+    pub(crate) drug_code: String,
+    pub(crate) care_area: String,
     rate_ml_h: f64,
-    weight_kg: Option<f64>,
-    concentration: Option<(Kind, f64)>,
+    pub(crate) weight_kg: Option<f64>,
+    pub(crate) concentration: Option<(Kind, f64)>,
 }
 
 /// What wardgate knows about one pump channel.
 #[derive(Debug, Clone, Default)]
-struct Channel {
-    program: Option<Program>,
+pub(crate) struct Channel {
+    pub(crate) program: Option<Program>,
     /// Times (ms) of accepted program changes, newest last, bounded by the policy.
     changes: VecDeque<u64>,
     /// Whether the channel is infusing, as last reported by the pump or commanded through wardgate.
@@ -59,7 +60,7 @@ struct Channel {
     updates: Option<Box<UpdateTracker>>,
 }
 
-type Key = ([u8; 16], u8);
+pub(crate) type Key = ([u8; 16], u8);
 
 /// Per-(pump, channel) state, bounded: the least recently used channel is forgotten first.
 /// It lives outside the rule set, so it survives a rule reload.
@@ -132,7 +133,7 @@ impl PumpState {
         self.channels.len()
     }
 
-    fn get(&self, key: &Key) -> Option<&Channel> {
+    pub(crate) fn get(&self, key: &Key) -> Option<&Channel> {
         self.channels.get(key).map(|(_, c)| c)
     }
 
@@ -154,7 +155,7 @@ impl PumpState {
     }
 }
 
-fn key(device: &DeviceId, channel: u8) -> Key {
+pub(crate) fn key(device: &DeviceId, channel: u8) -> Key {
     (device.field(), channel)
 }
 
@@ -166,7 +167,7 @@ fn refuse(reason: String, application_code: Option<u16>) -> Violation {
     }
 }
 
-fn given(q: &Quantity, slot: Slot) -> Result<Given, Violation> {
+pub(crate) fn given(q: &Quantity, slot: Slot) -> Result<Given, Violation> {
     let text = q.unit().ucum();
     let unit =
         units::parse_ucum(text).map_err(|e| refuse(e.to_string(), Some(piv::UNITS_MISMATCH)))?;
@@ -179,13 +180,13 @@ fn given(q: &Quantity, slot: Slot) -> Result<Given, Violation> {
 }
 
 /// A concentration quantity such as `mg/mL` as (kind, canonical amount per mL).
-fn concentration(q: &Quantity) -> Option<(Kind, f64)> {
+pub(crate) fn concentration(q: &Quantity) -> Option<(Kind, f64)> {
     let amount = q.unit().ucum().strip_suffix("/mL")?;
     let unit: Unit = units::parse_ucum(amount).ok()?;
     (unit.is_dose() && !unit.per_kg).then(|| (unit.kind, q.value() * unit.factor))
 }
 
-fn weight(q: &Option<Quantity>) -> Option<f64> {
+pub(crate) fn weight(q: &Option<Quantity>) -> Option<f64> {
     let q = q.as_ref()?;
     let unit = units::parse_ucum(q.unit().ucum()).ok()?;
     (unit.kind == Kind::Weight).then(|| q.value() * unit.factor)
@@ -205,6 +206,20 @@ impl RuleSet {
         sender: &Sender,
         now_ms: u64,
         state: &mut PumpState,
+    ) -> Verdict {
+        self.evaluate_pump_with(frame, sender, now_ms, state, &Overrides::default())
+    }
+
+    /// [`RuleSet::evaluate_pump`] under break-glass: refusals the overrides cover are recorded in
+    /// the permit instead of enforced (the command then counts as sent for the stateful checks);
+    /// `never_override` rules still refuse.
+    pub fn evaluate_pump_with(
+        &self,
+        frame: &Frame<'_>,
+        sender: &Sender,
+        now_ms: u64,
+        state: &mut PumpState,
+        overrides: &Overrides,
     ) -> Verdict {
         let mut audit = Vec::new();
         for rule in self.rules.iter().filter(|r| r.protocol == Protocol::Pump) {
@@ -227,14 +242,21 @@ impl RuleSet {
                     }),
                 },
             };
-            if rule.mode == Mode::Audit {
-                if let Verdict::Deny(d) = verdict {
+            let verdict = match overrides.set_aside(rule, rule.mode == Mode::Audit, verdict) {
+                Outcome::Decides(v) => v,
+                Outcome::Recorded(d) => {
                     audit.push(d);
+                    continue;
                 }
-                continue;
-            }
+                Outcome::Skipped => continue,
+            };
             return match verdict {
                 Verdict::Permit(mut p) => {
+                    if !overrides.is_empty() {
+                        if let Err(d) = self.pin_pump(frame, state) {
+                            return Verdict::Deny(d);
+                        }
+                    }
                     self.record(frame, now_ms, state);
                     p.audit = audit;
                     Verdict::Permit(p)
@@ -242,15 +264,12 @@ impl RuleSet {
                 deny => deny,
             };
         }
-        match self.policy.default {
-            Action::Allow => {
-                self.record(frame, now_ms, state);
-                Verdict::Permit(Permit {
-                    rule: None,
-                    alerts: Vec::new(),
-                    audit,
-                })
-            }
+        let default = match self.policy.default {
+            Action::Allow => Verdict::Permit(Permit {
+                rule: None,
+                alerts: Vec::new(),
+                audit: Vec::new(),
+            }),
             Action::Deny => Verdict::Deny(Denial {
                 rule: Arc::from("default"),
                 reason: format!(
@@ -260,7 +279,18 @@ impl RuleSet {
                 hl7_error: hl7_error::APPLICATION_ERROR,
                 application_code: None,
             }),
+        };
+        let verdict = overrides.settle_default(default, audit);
+        if !verdict.forwards() {
+            return verdict;
         }
+        if !overrides.is_empty() {
+            if let Err(d) = self.pin_pump(frame, state) {
+                return Verdict::Deny(d);
+            }
+        }
+        self.record(frame, now_ms, state);
+        verdict
     }
 
     /// Feed what a pump says (STATUS-REPORT, ACK/NAK, ALARM) into the state.

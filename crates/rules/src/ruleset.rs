@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use wardgate_hl7::{Message, Path, read_infusion_orders};
 
+use crate::breakglass::{Outcome, Overrides};
 use crate::condition::{AddressCondition, TextCondition};
 use crate::druglib::{DrugLibrary, hl7_error};
 use crate::sender::Sender;
@@ -62,6 +63,8 @@ pub struct Rule {
     /// DICOM rules: conditions and how the rule refuses.
     pub(crate) dicom: Option<Box<crate::dicom::DicomConds>>,
     pub(crate) drug_library: bool,
+    /// Refusals stay enforced under break-glass (`never_override = true`).
+    pub never_override: bool,
     pub(crate) hl7_error: u16,
     pub(crate) application_code: Option<u16>,
 }
@@ -257,6 +260,33 @@ impl RuleSet {
         sender: &Sender,
         now_unix_ms: Option<i64>,
     ) -> Verdict {
+        self.evaluate_hl7_with(msg, sender, now_unix_ms, &Overrides::default())
+    }
+
+    /// [`RuleSet::evaluate_hl7_at`] under break-glass: refusals the overrides cover are recorded in
+    /// the permit instead of enforced; `never_override` rules still refuse.
+    pub fn evaluate_hl7_with(
+        &self,
+        msg: &Message<'_>,
+        sender: &Sender,
+        now_unix_ms: Option<i64>,
+        overrides: &Overrides,
+    ) -> Verdict {
+        let verdict = self.judge_hl7(msg, sender, now_unix_ms, overrides);
+        if overrides.is_empty() {
+            verdict
+        } else {
+            self.pin_hl7(msg, verdict)
+        }
+    }
+
+    fn judge_hl7(
+        &self,
+        msg: &Message<'_>,
+        sender: &Sender,
+        now_unix_ms: Option<i64>,
+        overrides: &Overrides,
+    ) -> Verdict {
         // MSH-7 stands in for the clock only where an order's age is checked at all.
         let now_ms = now_unix_ms.or_else(|| {
             self.policy.max_order_age_ms?;
@@ -270,12 +300,14 @@ impl RuleSet {
                 continue;
             }
             let verdict = rule.decide(msg, self, now_ms);
-            if rule.mode == Mode::Audit {
-                if let Verdict::Deny(d) = verdict {
+            let verdict = match overrides.set_aside(rule, rule.mode == Mode::Audit, verdict) {
+                Outcome::Decides(v) => v,
+                Outcome::Recorded(d) => {
                     audit.push(d);
+                    continue;
                 }
-                continue;
-            }
+                Outcome::Skipped => continue,
+            };
             return match verdict {
                 Verdict::Permit(mut p) => {
                     p.audit = audit;
@@ -284,11 +316,11 @@ impl RuleSet {
                 deny => deny,
             };
         }
-        match self.policy.default {
+        let default = match self.policy.default {
             Action::Allow => Verdict::Permit(Permit {
                 rule: None,
                 alerts: Vec::new(),
-                audit,
+                audit: Vec::new(),
             }),
             Action::Deny => {
                 let header = msg.header();
@@ -302,7 +334,8 @@ impl RuleSet {
                     application_code: None,
                 })
             }
-        }
+        };
+        overrides.settle_default(default, audit)
     }
 
     /// Why an order with this ORC-9 time is stale at `now_ms`, if it is (and the policy asks).

@@ -2,9 +2,10 @@
 //! chained to the one before it by its SHA-256 (tamper evident; `wardgate audit verify`).
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 mod chain;
@@ -31,7 +32,8 @@ pub struct AuditRecord {
     /// Subject CN of the sender's verified client certificate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cert_subject: Option<String>,
-    /// `inbound` (sender to upstream) or `outbound` (upstream reply to sender).
+    /// `inbound` (sender to upstream) or `outbound` (upstream reply to sender); `config` for rule
+    /// reloads, `operator` for break-glass grants.
     pub direction: &'static str,
     /// DICOM routes: the calling AE title of the association (the SCU's).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,7 +56,8 @@ pub struct AuditRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control_id: Option<String>,
     /// allow, deny, audit-deny, malformed, fail-open, upstream-unavailable, unmatched-ack,
-    /// upstream-lost, closed.
+    /// upstream-lost, closed, audit-unavailable; operator events: break-glass-start,
+    /// break-glass-end, break-glass-expired.
     pub verdict: &'static str,
     /// The deciding rule.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -80,6 +83,10 @@ pub struct AuditRecord {
     pub sha256: Option<String>,
     /// Payload size in bytes (on pump routes, the whole frame).
     pub bytes: usize,
+    /// The break-glass grants in force when the message was judged (or the grant an operator
+    /// event is about).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub break_glass: Vec<crate::breakglass::Mark>,
 }
 
 /// How an audit file is kept: rotation and durability.
@@ -95,7 +102,9 @@ pub struct FileOptions {
 enum Target {
     File {
         path: PathBuf,
-        out: BufWriter<File>,
+        /// Unbuffered: each line goes to the file in one write, so a failed write leaves nothing
+        /// buffered to reappear later.
+        out: File,
         written: u64,
         options: FileOptions,
         last_sync: Instant,
@@ -113,6 +122,10 @@ struct Sink {
 /// flushed as it is written.
 pub struct AuditLog {
     sink: Mutex<Sink>,
+    /// Whether the last write failed (disk full, I/O error): `/readyz` reports it.
+    failing: AtomicBool,
+    /// Records that could not be written since the last one that was.
+    lost: AtomicU64,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -182,16 +195,25 @@ impl Sink {
                 last_sync,
                 ..
             } => {
-                out.write_all(line)?;
-                out.write_all(b"\n")?;
-                out.flush()?;
-                *written += line.len() as u64 + 1;
+                let mut buf = Vec::with_capacity(line.len() + 1);
+                buf.extend_from_slice(line);
+                buf.push(b'\n');
+                if let Err(e) = out.write_all(&buf) {
+                    // Disk full mid-line: cut the partial line off so the file stays whole lines
+                    // and the chain continues from the last complete one.
+                    let _ = out.set_len(*written);
+                    return Err(e);
+                }
+                *written += buf.len() as u64;
+                // The line is in the file: the next one links to it even if the sync fails.
+                self.last = line_hash(line);
                 if let Some(every) = options.fsync_interval {
                     if last_sync.elapsed() >= every {
-                        out.get_ref().sync_data()?;
+                        out.sync_data()?;
                         *last_sync = Instant::now();
                     }
                 }
+                return Ok(());
             }
             Target::Writer(w) => {
                 let mut buf = Vec::with_capacity(line.len() + 1);
@@ -233,8 +255,7 @@ impl Sink {
         if options.rotate_bytes.is_none_or(|max| *written < max) {
             return Ok(());
         }
-        out.flush()?;
-        out.get_ref().sync_all()?;
+        out.sync_all()?;
         let stamp = crate::clock::rfc3339(SystemTime::now()).replace(':', "-");
         // Never rename over an earlier rotation (two in one millisecond get -1, -2, ...).
         let aside = (0..1000)
@@ -250,7 +271,7 @@ impl Sink {
             .ok_or_else(|| io::Error::other("no free name to rotate the audit log to"))?;
         std::fs::rename(&*path, &aside)?;
         let file = OpenOptions::new().create(true).append(true).open(&*path)?;
-        *out = BufWriter::new(file);
+        *out = file;
         *written = 0;
         self.start_chain()
     }
@@ -271,7 +292,7 @@ impl AuditLog {
         let mut sink = Sink {
             target: Target::File {
                 path: path.to_owned(),
-                out: BufWriter::new(file),
+                out: file,
                 written,
                 options,
                 last_sync: Instant::now(),
@@ -283,6 +304,8 @@ impl AuditLog {
         }
         Ok(AuditLog {
             sink: Mutex::new(sink),
+            failing: AtomicBool::new(false),
+            lost: AtomicU64::new(0),
         })
     }
 
@@ -298,11 +321,52 @@ impl AuditLog {
                 target: Target::Writer(out),
                 last: GENESIS,
             }),
+            failing: AtomicBool::new(false),
+            lost: AtomicU64::new(0),
         }
     }
 
+    /// Whether the last write failed; cleared by the next write that succeeds.
+    pub fn is_failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
+    }
+
     /// Record one line. Returns the I/O error so the caller can apply its failure policy.
-    pub fn record(&self, mut rec: AuditRecord) -> io::Result<()> {
+    pub fn record(&self, rec: AuditRecord) -> io::Result<()> {
+        let result = self.write_record(rec);
+        self.failing.store(result.is_err(), Ordering::Relaxed);
+        if result.is_err() {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// While failing, try to write an `audit-resumed` line saying how many lines were lost; `true`
+    /// once the log is writable again. `/readyz` calls it, so a node that gets no traffic while
+    /// not ready still notices the disk has room again.
+    pub fn recover(&self) -> bool {
+        if !self.is_failing() {
+            return true;
+        }
+        let lost = self.lost.load(Ordering::Relaxed);
+        let resumed = AuditRecord {
+            route: "*".into(),
+            direction: "audit",
+            verdict: "audit-resumed",
+            reason: Some(format!(
+                "{lost} audit line(s) could not be written before this one"
+            )),
+            ..AuditRecord::default()
+        };
+        if self.write_record(resumed).is_err() {
+            return false;
+        }
+        self.lost.fetch_sub(lost, Ordering::Relaxed);
+        self.failing.store(false, Ordering::Relaxed);
+        true
+    }
+
+    fn write_record(&self, mut rec: AuditRecord) -> io::Result<()> {
         if rec.time.is_empty() {
             rec.time = crate::clock::rfc3339(SystemTime::now());
         }

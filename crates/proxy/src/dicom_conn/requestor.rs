@@ -177,13 +177,32 @@ impl Driver {
                 .await;
                 match connected {
                     Ok(io) => {
+                        rec.forwarded = true;
+                        // DICOM routes are fail-closed: an association whose acceptance cannot
+                        // be recorded is rejected (transient: the SCU retries later).
+                        if route.try_audit(rec.clone()).is_err() {
+                            drop(io);
+                            rec.forwarded = false;
+                            rec.verdict = crate::audit_gate::AUDIT_UNAVAILABLE;
+                            rec.reason = Some(
+                                "the audit log cannot be written; A-ASSOCIATE-RJ (transient) sent"
+                                    .into(),
+                            );
+                            telemetry::message(route.name(), "inbound", rec.verdict, rec.bytes);
+                            route.audit(rec);
+                            let rj = build_associate_rj(
+                                RejectResult::TRANSIENT,
+                                RejectSource::SERVICE_PROVIDER_PRESENTATION,
+                                RejectReason::TEMPORARY_CONGESTION,
+                            );
+                            self.write_client(&rj).await?;
+                            return Err(Close::Done);
+                        }
                         self.upstream = Some(Upstream {
                             io,
                             inbox: super::inbox::new_inbox(cfg.limits.max_pdu_bytes),
                         });
-                        rec.forwarded = true;
                         telemetry::message(route.name(), "inbound", rec.verdict, rec.bytes);
-                        route.audit(rec);
                         self.awaiting = Some((tokio::time::Instant::now(), "A-ASSOCIATE-AC"));
                         self.write_upstream(bytes).await
                     }
@@ -366,7 +385,17 @@ impl Driver {
             telemetry::rule_verdict(route.name(), rule, rec.verdict);
         }
         telemetry::message(route.name(), "inbound", rec.verdict, 0);
-        route.audit(rec);
+        // The command's line is written before its PDU goes on; if it cannot be (DICOM routes
+        // are fail-closed), nothing of it is forwarded and the association is aborted.
+        if route.try_audit(rec).is_err() && fate == Fate::Forward {
+            telemetry::message(
+                route.name(),
+                "inbound",
+                crate::audit_gate::AUDIT_UNAVAILABLE,
+                0,
+            );
+            return Err(halt);
+        }
         self.inbound.on_command(&cmd, fate);
         Ok(fate)
     }

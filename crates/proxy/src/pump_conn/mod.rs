@@ -13,6 +13,7 @@ use wardgate_pump::{Frame, FrameError, Header, NakReason, ParseError, ReplyTo, b
 use wardgate_rules::{Denial, Verdict};
 
 use crate::audit::AuditRecord;
+use crate::audit_gate::{self, Ahead};
 use crate::config::{FailurePolicy, Limits};
 use crate::hl7_conn::Peer;
 use crate::io::BoxedIo;
@@ -298,11 +299,17 @@ impl Driver {
             return self.inbound_response(&bytes, &h, rec).await;
         }
         let now = route.now_ms();
+        let glass = crate::breakglass::in_force(&route);
+        rec.break_glass = glass.marks;
         let verdict = route
             .with_pump_state(|state| {
-                route
-                    .rules()
-                    .evaluate_pump(&frame, &self.peer.sender, now, state)
+                route.rules().evaluate_pump_with(
+                    &frame,
+                    &self.peer.sender,
+                    now,
+                    state,
+                    &glass.overrides,
+                )
             })
             .unwrap_or_else(|| {
                 Verdict::Deny(Denial {
@@ -465,11 +472,24 @@ impl Driver {
             let text = "wardgate: too many commands await the pump's response; resend later";
             return self.nak(h, NakReason::BUSY, text, rec).await;
         }
+        let ahead = match self.ensure_upstream().await {
+            Ok(_) => audit_gate::before_forwarding(&self.route, &rec),
+            Err(_) => Ahead::Later,
+        };
+        if let Ahead::Refuse(why) = ahead {
+            self.undelivered(h);
+            rec.verdict = audit_gate::AUDIT_UNAVAILABLE;
+            rec.reason = Some(why);
+            let text = "wardgate cannot write its audit log, so the command was not delivered; resend later";
+            return self.nak(h, NakReason::BUSY, text, rec).await;
+        }
         match self.write_upstream(bytes).await {
             Ok(()) => {
                 rec.forwarded = true;
                 telemetry::message(self.route.name(), "inbound", rec.verdict, rec.bytes);
-                self.route.audit(rec);
+                if !matches!(ahead, Ahead::Written) {
+                    self.route.audit(rec);
+                }
                 let o = Outstanding {
                     sequence: h.sequence,
                     control_id: control_id(h),

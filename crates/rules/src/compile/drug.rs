@@ -2,7 +2,14 @@
 
 use super::*;
 
-pub(super) const DRUG_KEYS: &[&str] = &["id", "description", "codes", "names", "limits"];
+pub(super) const DRUG_KEYS: &[&str] = &[
+    "id",
+    "description",
+    "codes",
+    "names",
+    "limits",
+    "never_override",
+];
 
 pub(super) const LIMITS_KEYS: &[&str] = &["care_areas", "rate", "dose_rate", "vtbi", "bolus"];
 
@@ -38,6 +45,10 @@ pub(super) fn compile_drug(
         );
         ok = false;
     }
+    let never_override = match get(t, "never_override") {
+        None => false,
+        Some(v) => as_bool(rep, v, "`never_override`").unwrap_or(false),
+    };
     let mut limits = Vec::new();
     match get(t, "limits") {
         None => {
@@ -63,6 +74,7 @@ pub(super) fn compile_drug(
             codes,
             names,
             limits,
+            never_override,
         }),
         _ => None,
     }

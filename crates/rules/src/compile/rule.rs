@@ -20,6 +20,7 @@ pub(super) const RULE_KEYS: &[&str] = &[
     "refuse",
     "status",
     "reason",
+    "never_override",
 ];
 
 pub(super) const RULE_PUMP_KEYS: &[&str] = &["devices", "channels"];
@@ -294,6 +295,10 @@ pub(super) fn compile_rule(
             }
         }
     }
+    let never_override = match get(t, "never_override") {
+        None => false,
+        Some(v) => as_bool(rep, v, "`never_override`").unwrap_or(false),
+    };
     let drug_library = match get(t, "drug_library") {
         None => false,
         Some(v) => as_bool(rep, v, "`drug_library`").unwrap_or(false),
@@ -364,6 +369,7 @@ pub(super) fn compile_rule(
             channels,
             dicom: dicom.flatten(),
             drug_library,
+            never_override,
             hl7_error,
             application_code,
         }),
