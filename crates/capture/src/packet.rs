@@ -52,6 +52,8 @@ pub struct TcpSegment<'a> {
     pub dst: SocketAddr,
     /// Sequence number.
     pub seq: u32,
+    /// Acknowledgement number (meaningful when `flags.ack`).
+    pub ack: u32,
     /// Flags.
     pub flags: TcpFlags,
     /// The payload bytes that were captured.
@@ -220,6 +222,7 @@ fn tcp_header(
     let sport = be16(tcp, 0).ok_or(Skip::Truncated)?;
     let dport = be16(tcp, 2).ok_or(Skip::Truncated)?;
     let seq = be32(tcp, 4).ok_or(Skip::Truncated)?;
+    let ack = be32(tcp, 8).ok_or(Skip::Truncated)?;
     let offset = usize::from(tcp.get(12).ok_or(Skip::Truncated)? >> 4) * 4;
     let bits = *tcp.get(13).ok_or(Skip::Truncated)?;
     if offset < 20 || wire_len < offset {
@@ -231,6 +234,7 @@ fn tcp_header(
         src: SocketAddr::new(src, sport),
         dst: SocketAddr::new(dst, dport),
         seq,
+        ack,
         flags: TcpFlags {
             fin: bits & 0x01 != 0,
             syn: bits & 0x02 != 0,

@@ -276,6 +276,20 @@ impl Reassembler {
         }
         let total = &mut self.buffered_total;
         take_data(dir, id, side, seg, limits, total, emit);
+        if seg.flags.ack {
+            let other = match side {
+                Side::Client => Side::Server,
+                Side::Server => Side::Client,
+            };
+            acked_past_hole(
+                &mut conn.dirs[other.index()],
+                id,
+                other,
+                seg.ack,
+                total,
+                emit,
+            );
+        }
         if conn.dirs.iter().all(Direction::finished) {
             self.close(k, CloseCause::Fin, emit);
         }
@@ -486,6 +500,29 @@ fn take_data<F: FnMut(Event<'_>)>(
         *total += grow;
         *slot = data.to_vec();
     }
+}
+
+/// The receiver acknowledged bytes beyond a hole in front of buffered segments: it has them,
+/// the capture does not, and they will not be sent again. Report the hole now rather than at
+/// the end of the connection.
+fn acked_past_hole<F: FnMut(Event<'_>)>(
+    dir: &mut Direction,
+    id: StreamId,
+    side: Side,
+    ack: u32,
+    total: &mut usize,
+    emit: &mut F,
+) {
+    let Some(&first) = dir.pending.keys().next() else {
+        return;
+    };
+    let rel = i64::from(ack.wrapping_sub(dir.next) as i32);
+    if !dir.started || rel <= 0 || dir.offset + (rel as u64) < first {
+        return;
+    }
+    let before = dir.pending_bytes;
+    skip_to_pending(dir, id, side, GapCause::Lost, 1, emit);
+    *total -= before - dir.pending_bytes;
 }
 
 /// Deliver buffered segments that now start at or before the next expected byte. Returns the

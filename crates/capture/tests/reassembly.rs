@@ -68,6 +68,7 @@ fn seg(from_client: bool, seq: u32, flags: TcpFlags, payload: &[u8]) -> TcpSegme
         src,
         dst,
         seq,
+        ack: 0,
         flags,
         payload,
         wire_len: payload.len() as u32,
@@ -148,6 +149,27 @@ fn a_lost_segment_is_a_gap_between_the_bytes_around_it_never_glued() {
 }
 
 #[test]
+fn a_hole_the_receiver_acknowledged_is_reported_at_once_not_at_the_end() {
+    let mut r = Reassembler::default();
+    let mut out = Out::default();
+    let mut ack = seg(false, 901, ACK, b"");
+    ack.ack = 113; // the server has everything up to byte 113: the hole 105..109 is lost
+    for s in [
+        seg(true, 100, SYN, b""),
+        seg(false, 900, SYNACK, b""),
+        seg(true, 101, ACK, b"AAAA"),
+        seg(true, 109, ACK, b"CCCC"),
+        ack,
+    ] {
+        r.push(&s, &mut |e| out.take(e));
+    }
+    assert_eq!(out.client, b"AAAACCCC");
+    assert_eq!(out.gaps, vec![(Side::Client, Some(4), GapCause::Lost, 4)]);
+    assert!(out.closed.is_empty(), "reported before the connection ends");
+    assert_eq!(r.buffered_bytes(), 0);
+}
+
+#[test]
 fn a_capture_that_starts_inside_a_connection_says_so_before_its_first_bytes() {
     let mut r = Reassembler::default();
     let out = run(&mut r, &[seg(true, 5000, ACK, b"tail of something")]);
@@ -206,6 +228,7 @@ fn the_oldest_connection_is_evicted_for_a_new_one_at_the_stream_limit() {
         src: addr("10.0.0.3:40001"),
         dst: addr(S),
         seq: 1,
+        ack: 0,
         flags: SYN,
         payload: b"",
         wire_len: 0,
@@ -303,11 +326,16 @@ proptest! {
         r.push(&seg(false, risn, SYNACK, b""), &mut |e| out.take(e));
         let n = segs.len().max(rsegs.len());
         for i in 0..n {
+            // Each side acknowledges only the other's SYN: nothing acknowledged past a hole.
             if let Some((seq, bytes)) = segs.get(i) {
-                r.push(&seg(true, *seq, ACK, bytes), &mut |e| out.take(e));
+                let mut s = seg(true, *seq, ACK, bytes);
+                s.ack = risn.wrapping_add(1);
+                r.push(&s, &mut |e| out.take(e));
             }
             if let Some((seq, bytes)) = rsegs.get(i) {
-                r.push(&seg(false, *seq, ACK, bytes), &mut |e| out.take(e));
+                let mut s = seg(false, *seq, ACK, bytes);
+                s.ack = isn.wrapping_add(1);
+                r.push(&s, &mut |e| out.take(e));
             }
         }
         r.finish(&mut |e| out.take(e));

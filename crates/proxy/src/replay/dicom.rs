@@ -110,21 +110,22 @@ impl DicomJudge {
             match self.at[d] {
                 Rx::Pdu => match self.framer.next_pdu(unread) {
                     Err(e) => return self.fail(out, dir, None, format!("framing: {e}")),
-                    Ok(Some(info)) => {
-                        let bytes = unread.get(..info.consumed).unwrap_or_default().to_vec();
-                        self.rx[d].pos += info.consumed;
-                        self.pdu(ctx, out, dir, &bytes);
-                    }
-                    Ok(None)
+                    // P-DATA-TF is read PDV by PDV (its header was checked against the limits
+                    // above), so data sets stream through without being buffered.
+                    Ok(_)
                         if unread.first() == Some(&PduType::P_DATA_TF.0)
                             && unread.len() >= PDU_HEADER_LEN =>
                     {
-                        // The framer checked the length against the limits already.
                         let left = be32(unread.get(2..).unwrap_or_default()).unwrap_or(0);
                         self.rx[d].pos += PDU_HEADER_LEN;
                         self.at[d] = Rx::PData {
                             left: u64::from(left),
                         };
+                    }
+                    Ok(Some(info)) => {
+                        let bytes = unread.get(..info.consumed).unwrap_or_default().to_vec();
+                        self.rx[d].pos += info.consumed;
+                        self.pdu(ctx, out, dir, &bytes);
                     }
                     Ok(None) => return,
                 },

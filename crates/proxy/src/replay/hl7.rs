@@ -83,7 +83,7 @@ impl Hl7Judge {
                             t,
                             id,
                             Some(format!(
-                                "acknowledgement for {acked:?}, which was not sent on this connection"
+                                "acknowledges {acked:?}, which was not judged on this connection (never sent, or lost in a gap of the capture)"
                             )),
                         ),
                     },
