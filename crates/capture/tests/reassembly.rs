@@ -277,7 +277,10 @@ fn sequence_numbers_wrap_around_without_a_gap() {
 
 /// A stream cut into segments, then reordered within a window, with some segments sent again
 /// (as themselves or re-cut to overlap their neighbours).
-fn mangled() -> impl Strategy<Value = (Vec<u8>, u32, Vec<(u32, Vec<u8>)>)> {
+/// The bytes sent, the ISN, and the segments as (sequence number, payload) in capture order.
+type Mangled = (Vec<u8>, u32, Vec<(u32, Vec<u8>)>);
+
+fn mangled() -> impl Strategy<Value = Mangled> {
     (
         proptest::collection::vec(any::<u8>(), 1..3000),
         prop_oneof![any::<u32>(), Just(u32::MAX - 100)],
