@@ -523,3 +523,7 @@ pub(crate) fn replay_files(
     judge.data(&mut ctx, &mut out, Dir::Outbound, rest_ac);
     judge.end(&mut out);
 }
+
+#[cfg(test)]
+#[path = "dicom_tests.rs"]
+mod tests;
