@@ -285,6 +285,31 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_behind_a_linux_cooked_v2_header_with_an_extension_header() {
+        let mut p = vec![0x86, 0xdd];
+        p.extend_from_slice(&[0; 18]);
+        let payload = b"MSH";
+        // IPv6: next header 0 (hop-by-hop, 8 bytes) then TCP.
+        p.extend_from_slice(&[0x60, 0, 0, 0]);
+        p.extend_from_slice(&((8 + 20 + payload.len()) as u16).to_be_bytes());
+        p.extend_from_slice(&[0, 64]);
+        p.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+        p.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+        p.extend_from_slice(&[6, 0, 1, 4, 0, 0, 0, 0]);
+        p.extend_from_slice(&40000u16.to_be_bytes());
+        p.extend_from_slice(&2575u16.to_be_bytes());
+        p.extend_from_slice(&9u32.to_be_bytes());
+        p.extend_from_slice(&0u32.to_be_bytes());
+        p.extend_from_slice(&[0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+        p.extend_from_slice(payload);
+        let seg = tcp_segment(LinkType::LINUX_SLL2, &p).unwrap();
+        assert_eq!(seg.payload, b"MSH");
+        assert_eq!(seg.src, "[::1]:40000".parse().unwrap());
+        assert_eq!(seg.seq, 9);
+        assert!(seg.flags.ack && !seg.flags.syn);
+    }
+
+    #[test]
     fn every_prefix_of_a_frame_is_skipped_or_read_never_a_panic() {
         let a = Endpoint::v4([10, 0, 0, 1], 40000);
         let b = Endpoint::v4([10, 0, 0, 2], 2575);
