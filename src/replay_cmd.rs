@@ -175,6 +175,14 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         diffs.len(),
         expect.display()
     );
+    let refused = replay::newly_refused(&kept, &golden);
+    if !refused.is_empty() {
+        eprintln!(
+            "would have been refused: {} message(s) that {} lets through",
+            refused.len(),
+            expect.display()
+        );
+    }
     Ok(ExitCode::FAILURE)
 }
 

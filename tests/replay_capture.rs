@@ -90,6 +90,10 @@ fn a_stricter_policy_against_the_capture_lists_what_it_would_have_refused() {
         ),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("would have been refused: 2 message(s) that"),
+        "{stderr}"
+    );
     // Its acknowledgement would never have existed behind wardgate.
     assert!(
         stderr.contains("hl7-orders.pcap stream 1 outbound #0: expected allow by - (code None), got unmatched-ack"),

@@ -379,3 +379,16 @@ pub fn compare(got: &[ReplayLine], expected: &[ReplayLine]) -> Vec<String> {
     }
     diffs
 }
+
+/// Messages the golden file lets through (`allow` or `audit-deny`) that this replay refuses:
+/// what a new policy would have refused.
+pub fn newly_refused<'a>(got: &'a [ReplayLine], expected: &[ReplayLine]) -> Vec<&'a ReplayLine> {
+    let passed: std::collections::HashSet<LineKey> = expected
+        .iter()
+        .filter(|e| matches!(e.verdict.as_str(), "allow" | "audit-deny"))
+        .map(line_key)
+        .collect();
+    got.iter()
+        .filter(|g| g.verdict == "deny" && passed.contains(&line_key(g)))
+        .collect()
+}
