@@ -1,6 +1,7 @@
 //! Sans-IO TCP reassembly: segments in, per-connection per-direction byte streams out, in the
-//! order the capture saw them. Retransmitted and overlapping bytes are delivered once (the
-//! first copy wins), out-of-order segments wait in a bounded buffer, and whatever cannot be
+//! order the capture saw them. Retransmitted and overlapping bytes are delivered once (bytes
+//! already delivered are never rewritten; among buffered copies, the one earliest in sequence
+//! order is used), out-of-order segments wait in a bounded buffer, and whatever cannot be
 //! delivered is reported as a gap, never glued over.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -494,11 +495,11 @@ fn take_data<F: FnMut(Event<'_>)>(
         return;
     }
     let slot = dir.pending.entry(start).or_default();
-    if data.len() > slot.len() {
-        let grow = data.len() - slot.len();
-        dir.pending_bytes += grow;
-        *total += grow;
-        *slot = data.to_vec();
+    // A second copy starting at the same place only adds what the first did not have.
+    if let Some(more) = data.get(slot.len()..).filter(|m| !m.is_empty()) {
+        dir.pending_bytes += more.len();
+        *total += more.len();
+        slot.extend_from_slice(more);
     }
 }
 

@@ -178,6 +178,26 @@ fn a_capture_that_starts_inside_a_connection_says_so_before_its_first_bytes() {
 }
 
 #[test]
+fn a_retransmission_with_different_bytes_never_rewrites_what_was_delivered() {
+    let mut r = Reassembler::default();
+    let out = run(
+        &mut r,
+        &[
+            seg(true, 100, SYN, b""),
+            seg(true, 101, ACK, b"AAAA"),
+            seg(true, 101, ACK, b"BBBBBB"),
+            seg(true, 109, ACK, b"DD"),
+            seg(true, 109, ACK, b"EEEE"),
+            seg(true, 107, ACK, b"CC"),
+        ],
+    );
+    // 101..105 from the first copy, 105..107 from the retransmission's extra bytes, and the
+    // buffered 109.. keeps its first copy, extended by the second.
+    assert_eq!(out.client, b"AAAABBCCDDEE");
+    assert!(out.gaps.is_empty());
+}
+
+#[test]
 fn a_snapped_packet_is_a_gap_of_the_bytes_it_lost() {
     let mut r = Reassembler::default();
     let mut s = seg(true, 101, ACK, b"AAAA");
