@@ -233,12 +233,14 @@ fn main() {
             protocol: ReplayProtocol::Hl7,
             ports: vec![2575],
             rules: &hl7,
+            limits: Default::default(),
         },
         CaptureRoute {
             name: "pacs".into(),
             protocol: ReplayProtocol::Dicom,
             ports: vec![104],
             rules: &dicom,
+            limits: Default::default(),
         },
     ];
     let opts = CaptureOptions {

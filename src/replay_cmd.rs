@@ -238,6 +238,7 @@ fn capture(args: &ReplayArgs, sink: &mut dyn FnMut(ReplayLine)) -> Result<Captur
                 },
                 ports: vec![r.listen.port(), r.upstream.port()],
                 rules,
+                limits: r.limits,
             });
         }
     }
@@ -256,6 +257,7 @@ fn capture(args: &ReplayArgs, sink: &mut dyn FnMut(ReplayLine)) -> Result<Captur
             protocol: protocol(proto)?,
             ports: vec![port],
             rules,
+            limits: Default::default(),
         });
     }
     if routes.is_empty() {

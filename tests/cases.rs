@@ -57,6 +57,7 @@ fn run_case(dir: &Path) -> Vec<String> {
                 protocol,
                 ports: case.ports.clone(),
                 rules: &set,
+                limits: Default::default(),
             }];
             let opts = CaptureOptions {
                 address: case.sender.address,

@@ -29,6 +29,8 @@ pub struct CaptureRoute<'a> {
     pub ports: Vec<u16>,
     /// The rules.
     pub rules: &'a RuleSet,
+    /// The route's limits (message and PDU sizes), as `--config` sets them.
+    pub limits: crate::config::Limits,
 }
 
 /// How a capture is replayed.
@@ -150,12 +152,15 @@ impl State<'_, '_> {
                         alt_names: Vec::new(),
                     }),
                 };
-                let judge: Box<dyn Judge> = match self.routes.get(route).map(|r| r.protocol) {
-                    Some(ReplayProtocol::Pump) => Box::new(PumpJudge::new()),
-                    Some(ReplayProtocol::Dicom) => {
-                        Box::new(DicomJudge::new(wardgate_dicom::DEFAULT_MAX_PDU_LEN))
-                    }
-                    _ => Box::new(Hl7Judge::new(wardgate_hl7::DEFAULT_MAX_FRAME)),
+                let Some(r) = self.routes.get(route) else {
+                    return;
+                };
+                let judge: Box<dyn Judge> = match r.protocol {
+                    ReplayProtocol::Pump => Box::new(PumpJudge::new(
+                        crate::pump_conn::inbox::payload_limit(r.limits.max_message_bytes),
+                    )),
+                    ReplayProtocol::Dicom => Box::new(DicomJudge::new(r.limits.max_pdu_bytes)),
+                    ReplayProtocol::Hl7 => Box::new(Hl7Judge::new(r.limits.max_message_bytes)),
                 };
                 self.conns.insert(
                     stream,

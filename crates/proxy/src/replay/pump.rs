@@ -2,7 +2,7 @@
 //! (at the packet's time, against the route's pump state), the pump's responses and alarms
 //! observed into that state, as the proxy feeds it.
 
-use wardgate_pump::{Command, Frame, FrameDecoder, Header, MAX_PAYLOAD};
+use wardgate_pump::{Command, Frame, FrameDecoder, Header};
 use wardgate_rules::Verdict;
 
 use super::emit::{Ctx, Dir, Judge, Out, Outstanding, RxBuf, plain, verdict};
@@ -27,10 +27,10 @@ fn control_id(h: &Header) -> String {
 }
 
 impl PumpJudge {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(max_payload: u32) -> Self {
         Self {
             rx: [RxBuf::default(), RxBuf::default()],
-            decoder: FrameDecoder::new(MAX_PAYLOAD),
+            decoder: FrameDecoder::new(max_payload),
             dead: [false; 2],
             sent: Outstanding::new(),
         }
