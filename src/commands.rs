@@ -448,69 +448,6 @@ pub fn audit_verify(files: &[PathBuf]) -> Result<ExitCode> {
     }
 }
 
-/// `wardgate replay`
-pub fn replay(
-    protocol: &str,
-    rules: &[PathBuf],
-    cert_cn: Option<String>,
-    address: std::net::IpAddr,
-    expect: Option<&Path>,
-    input: &Path,
-) -> Result<ExitCode> {
-    use wardgate_proxy::replay::{self, ReplayLine, ReplayProtocol};
-    let protocol = match protocol {
-        "hl7" => ReplayProtocol::Hl7,
-        "pump" => ReplayProtocol::Pump,
-        other => bail!("unknown protocol {other:?}: use hl7 or pump"),
-    };
-    let set = compile_rules(rules)?;
-    let sender = wardgate_rules::Sender {
-        address,
-        certificate: cert_cn.map(|cn| wardgate_rules::CertIdentity {
-            common_name: Some(cn),
-            alt_names: Vec::new(),
-        }),
-    };
-    let lines = replay::replay(input, protocol, &set, &sender)?;
-    let mut counts = std::collections::BTreeMap::new();
-    for l in &lines {
-        println!("{}", serde_json::to_string(l)?);
-        *counts.entry(l.verdict.clone()).or_insert(0usize) += 1;
-    }
-    let summary: Vec<String> = counts.iter().map(|(v, n)| format!("{n} {v}")).collect();
-    eprintln!(
-        "replayed {} message(s): {}",
-        lines.len(),
-        summary.join(", ")
-    );
-    let Some(expect) = expect else {
-        return Ok(ExitCode::SUCCESS);
-    };
-    let text =
-        std::fs::read_to_string(expect).with_context(|| format!("reading {}", expect.display()))?;
-    let golden: Vec<ReplayLine> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(serde_json::from_str)
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("{} is not JSON lines of verdicts", expect.display()))?;
-    let diffs = replay::compare(&lines, &golden);
-    if diffs.is_empty() {
-        eprintln!("all {} verdicts match {}", golden.len(), expect.display());
-        Ok(ExitCode::SUCCESS)
-    } else {
-        for d in &diffs {
-            eprintln!("{d}");
-        }
-        eprintln!(
-            "{} verdict(s) differ from {}",
-            diffs.len(),
-            expect.display()
-        );
-        Ok(ExitCode::FAILURE)
-    }
-}
-
 /// `wardgate sim-pump`
 pub async fn sim_pump(listen: SocketAddr, serial: &str) -> Result<ExitCode> {
     let device = wardgate_pump::DeviceId::new(serial)

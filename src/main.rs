@@ -6,6 +6,7 @@ mod breakglass_cli;
 mod commands;
 mod defaults;
 mod demo;
+mod replay_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,27 +47,9 @@ enum Command {
     /// Start the proxy on the embedded default with a simulated EHR and pump gateway on loopback,
     /// send safe, unsafe and malformed orders over TLS, and print every verdict.
     Demo,
-    /// Replay message files through the same framers, parsers and rules as live traffic: one
-    /// JSON verdict line per message on stdout, a summary on stderr.
-    Replay {
-        /// `hl7` or `pump`.
-        #[arg(long, default_value = "hl7")]
-        protocol: String,
-        /// Rule files (and what they include) to judge with.
-        #[arg(long, required = true, num_args = 1..)]
-        rules: Vec<PathBuf>,
-        /// The sender's certificate CN.
-        #[arg(long)]
-        cert_cn: Option<String>,
-        /// The sender's address.
-        #[arg(long, default_value = "127.0.0.1")]
-        address: std::net::IpAddr,
-        /// Golden verdicts (JSON lines as this command prints); exit 1 with a diff if they differ.
-        #[arg(long)]
-        expect: Option<PathBuf>,
-        /// A message file, or a folder of them.
-        input: PathBuf,
-    },
+    /// Replay message files or a pcap/pcapng capture through the same framers, parsers and
+    /// rules as live traffic: one JSON verdict line per message on stdout, a summary on stderr.
+    Replay(replay_cmd::ReplayArgs),
     /// Run a simulated infusion pump (wardgate pump protocol) that answers like a pump would.
     SimPump {
         /// Address to listen on.
@@ -119,21 +102,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { files } => commands::check(&files),
         Command::Test { dir } => commands::test(&dir),
-        Command::Replay {
-            protocol,
-            rules,
-            cert_cn,
-            address,
-            expect,
-            input,
-        } => commands::replay(
-            &protocol,
-            &rules,
-            cert_cn,
-            address,
-            expect.as_deref(),
-            &input,
-        ),
+        Command::Replay(args) => replay_cmd::run(&args),
         Command::Audit {
             action: AuditAction::Verify { files },
         } => commands::audit_verify(&files),

@@ -1,13 +1,16 @@
-//! Regression cases (`tests/cases/<name>/`): message files, the rules to judge them with, the
-//! sender, and golden verdicts. The format vendors copy for their own devices: replay with
-//! `wardgate replay --expect expected.jsonl`, or add a folder here and `cargo test` runs it.
+//! Regression cases (`tests/cases/<name>/`): message files or a capture, the rules to judge them
+//! with, the sender, and golden verdicts. The format vendors copy for their own devices (see
+//! docs/REPLAY.md): replay with `wardgate replay --expect expected.jsonl`, or add a folder here
+//! and `cargo test` runs it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use wardgate_proxy::replay::{ReplayLine, ReplayProtocol, compare, replay};
+use wardgate_proxy::replay::{
+    CaptureOptions, CaptureRoute, ReplayLine, ReplayProtocol, compare, replay, replay_capture,
+};
 use wardgate_rules::{CertIdentity, Sender, compile, load_rule_files};
 
 #[derive(Deserialize)]
@@ -16,12 +19,18 @@ struct Case {
     protocol: String,
     rules: Vec<PathBuf>,
     sender: CaseSender,
+    /// A pcap/pcapng file (relative to the case) instead of a `messages/` folder.
+    capture: Option<PathBuf>,
+    /// With `capture`: connections to these ports are judged as `protocol`.
+    #[serde(default)]
+    ports: Vec<u16>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CaseSender {
-    address: IpAddr,
+    /// Default: 127.0.0.1 for message files, the client's address in a capture.
+    address: Option<IpAddr>,
     cert_cn: Option<String>,
 }
 
@@ -33,16 +42,44 @@ fn run_case(dir: &Path) -> Vec<String> {
     let protocol = match case.protocol.as_str() {
         "hl7" => ReplayProtocol::Hl7,
         "pump" => ReplayProtocol::Pump,
+        "dicom" => ReplayProtocol::Dicom,
         other => panic!("{}: unknown protocol {other}", dir.display()),
     };
-    let sender = Sender {
-        address: case.sender.address,
-        certificate: case.sender.cert_cn.map(|cn| CertIdentity {
-            common_name: Some(cn),
-            alt_names: vec![],
-        }),
+    let got = match &case.capture {
+        Some(capture) => {
+            assert!(
+                !case.ports.is_empty(),
+                "{}: a capture case needs ports",
+                dir.display()
+            );
+            let routes = [CaptureRoute {
+                name: "case".into(),
+                protocol,
+                ports: case.ports.clone(),
+                rules: &set,
+                limits: Default::default(),
+            }];
+            let opts = CaptureOptions {
+                address: case.sender.address,
+                cert_cn: case.sender.cert_cn.clone(),
+                ..CaptureOptions::default()
+            };
+            let mut lines = Vec::new();
+            replay_capture(&dir.join(capture), &routes, &opts, &mut |l| lines.push(l))
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+            lines
+        }
+        None => {
+            let sender = Sender {
+                address: case.sender.address.unwrap_or([127, 0, 0, 1].into()),
+                certificate: case.sender.cert_cn.map(|cn| CertIdentity {
+                    common_name: Some(cn),
+                    alt_names: vec![],
+                }),
+            };
+            replay(&dir.join("messages"), protocol, &set, &sender).unwrap()
+        }
     };
-    let got = replay(&dir.join("messages"), protocol, &set, &sender).unwrap();
     let expected: Vec<ReplayLine> = std::fs::read_to_string(dir.join("expected.jsonl"))
         .unwrap()
         .lines()

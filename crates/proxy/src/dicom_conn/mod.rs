@@ -26,8 +26,8 @@ use crate::telemetry;
 mod acceptor;
 mod held;
 mod inbox;
-mod names;
-mod policy;
+pub(crate) mod names;
+pub(crate) mod policy;
 mod requestor;
 
 use held::{Fate, HeldPdus};

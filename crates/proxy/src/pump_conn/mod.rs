@@ -20,7 +20,7 @@ use crate::io::BoxedIo;
 use crate::route::Route;
 use crate::{telemetry, upstream};
 
-mod inbox;
+pub(crate) mod inbox;
 mod outbound;
 mod wire;
 

@@ -1,6 +1,15 @@
-//! Offline replay: message files run through the same framers, parsers and rules as live
-//! traffic, one verdict line per message, compared against golden verdicts if asked. No sockets,
-//! no clock: HL7 orders are judged at their own MSH-7, pump commands one second apart.
+//! Offline replay: message files and packet captures run through the same framers, parsers and
+//! rules as live traffic, one verdict line per message, compared against golden verdicts if
+//! asked. No sockets, no clock: message files are judged at HL7 orders' own MSH-7 and pump
+//! commands one second apart; captures at their packets' timestamps.
+
+mod capture;
+mod dicom;
+mod emit;
+mod hl7;
+mod pump;
+
+pub use capture::{CaptureOptions, CaptureRoute, CaptureSummary, is_capture, replay_capture};
 
 use std::path::{Path, PathBuf};
 
@@ -16,19 +25,36 @@ pub enum ReplayProtocol {
     Hl7,
     /// Pump protocol frames, back to back.
     Pump,
+    /// DICOM Upper Layer PDUs as the requestor sent them; a sibling file named like it plus
+    /// `.acceptor` holds the acceptor's PDUs (without one, every proposed context is taken as
+    /// accepted).
+    Dicom,
 }
 
 /// One judged message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplayLine {
-    /// The file, relative to the replayed folder.
+    /// The file, relative to the replayed folder (or the capture's file name).
     pub file: String,
-    /// 0-based position of the message in the file.
+    /// In a capture: the TCP connection, numbered from 1 in the order the capture shows them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<u64>,
+    /// `inbound` (client to server) or `outbound`, where a file or stream has both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    /// 0-based position of the message in the file (in a capture: in its stream's direction).
     pub index: usize,
+    /// In a capture: when the packet completing the message was captured (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
     /// MSH-9 or the pump command, when readable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_type: Option<String>,
-    /// `allow`, `audit-deny`, `deny`, or `malformed`.
+    /// MSH-10, the pump's `device/channel#sequence`, or DICOM `context#message-id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_id: Option<String>,
+    /// `allow`, `audit-deny`, `deny`, `malformed`, `unmatched-ack` (a reply to a message the
+    /// rules refuse) or `unjudgeable` (bytes after a gap in a capture).
     pub verdict: String,
     /// The deciding rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -51,6 +77,14 @@ pub enum ReplayError {
         path: PathBuf,
         /// The error.
         source: std::io::Error,
+    },
+    /// A capture file cannot be read further.
+    #[error("{path}: {source}")]
+    Capture {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: wardgate_capture::CaptureError,
     },
 }
 
@@ -103,6 +137,7 @@ fn verdict_line(file: &str, index: usize, message_type: Option<String>, v: &Verd
         rule,
         reason,
         code,
+        ..ReplayLine::default()
     }
 }
 
@@ -112,13 +147,12 @@ fn malformed(file: &str, index: usize, message_type: Option<String>, why: String
         index,
         message_type,
         verdict: "malformed".into(),
-        rule: None,
         reason: Some(why),
-        code: None,
+        ..ReplayLine::default()
     }
 }
 
-fn hl7_type(h: &Header<'_>) -> String {
+pub(crate) fn hl7_type(h: &Header<'_>) -> String {
     let code = h.message_code().map(|v| v.to_text()).unwrap_or_default();
     match h.trigger_event() {
         Some(t) => format!("{code}^{}", t.to_text()),
@@ -166,8 +200,33 @@ pub fn replay(
         } else {
             name
         };
+        if protocol == ReplayProtocol::Dicom {
+            if path
+                .extension()
+                .is_some_and(|e| e == dicom::ACCEPTOR_SUFFIX)
+            {
+                continue; // replayed with the requestor's file it answers
+            }
+            let acceptor = dicom::acceptor_file(&path);
+            let acceptor = if acceptor.is_file() {
+                Some(read(&acceptor)?)
+            } else {
+                None
+            };
+            let bytes = read(&path)?;
+            dicom::replay_files(
+                rules,
+                sender,
+                &name,
+                &bytes,
+                acceptor.as_deref(),
+                &mut |l| out.push(l),
+            );
+            continue;
+        }
         let bytes = read(&path)?;
         match protocol {
+            ReplayProtocol::Dicom => {}
             ReplayProtocol::Hl7 if bytes.first() != Some(&START_BLOCK) => {
                 let payload = to_segment_terminators(&bytes);
                 out.push(judge_hl7(rules, sender, &name, 0, &payload));
@@ -258,22 +317,43 @@ pub fn replay(
     Ok(out)
 }
 
-/// Differences between replayed lines and golden ones (compared on file, index, verdict, rule
-/// and code; reasons are prose and may be reworded). Empty when they agree.
+/// How a diff names a message: `file #3`, or `capture.pcap stream 2 outbound #0`.
+fn message_name(l: &ReplayLine) -> String {
+    let mut name = l.file.clone();
+    if let Some(s) = l.stream {
+        name.push_str(&format!(" stream {s}"));
+    }
+    if let Some(d) = &l.direction {
+        name.push_str(&format!(" {d}"));
+    }
+    format!("{name} #{}", l.index)
+}
+
+type LineKey = (String, Option<u64>, Option<String>, usize);
+
+fn line_key(l: &ReplayLine) -> LineKey {
+    (l.file.clone(), l.stream, l.direction.clone(), l.index)
+}
+
+/// Differences between replayed lines and golden ones (a message is named by file, stream,
+/// direction and index; compared on verdict, rule and code: reasons are prose and may be
+/// reworded). Empty when they agree.
 pub fn compare(got: &[ReplayLine], expected: &[ReplayLine]) -> Vec<String> {
-    let key = |l: &ReplayLine| (l.file.clone(), l.index);
+    let got_by_key: std::collections::HashMap<LineKey, &ReplayLine> =
+        got.iter().map(|g| (line_key(g), g)).collect();
+    let expected_keys: std::collections::HashSet<LineKey> = expected.iter().map(line_key).collect();
     let mut diffs = Vec::new();
     for e in expected {
-        match got.iter().find(|g| key(g) == key(e)) {
+        match got_by_key.get(&line_key(e)) {
             None => diffs.push(format!(
-                "{} #{}: expected {}, but no such message was replayed",
-                e.file, e.index, e.verdict
+                "{}: expected {}, but no such message was replayed",
+                message_name(e),
+                e.verdict
             )),
             Some(g) if (&g.verdict, &g.rule, g.code) != (&e.verdict, &e.rule, e.code) => diffs
                 .push(format!(
-                    "{} #{}: expected {} by {} (code {:?}), got {} by {} (code {:?}){}",
-                    e.file,
-                    e.index,
+                    "{}: expected {} by {} (code {:?}), got {} by {} (code {:?}){}",
+                    message_name(e),
                     e.verdict,
                     e.rule.as_deref().unwrap_or("-"),
                     e.code,
@@ -289,12 +369,26 @@ pub fn compare(got: &[ReplayLine], expected: &[ReplayLine]) -> Vec<String> {
         }
     }
     for g in got {
-        if !expected.iter().any(|e| key(e) == key(g)) {
+        if !expected_keys.contains(&line_key(g)) {
             diffs.push(format!(
-                "{} #{}: {} was replayed but is not in the expected verdicts",
-                g.file, g.index, g.verdict
+                "{}: {} was replayed but is not in the expected verdicts",
+                message_name(g),
+                g.verdict
             ));
         }
     }
     diffs
+}
+
+/// Messages the golden file lets through (`allow` or `audit-deny`) that this replay refuses:
+/// what a new policy would have refused.
+pub fn newly_refused<'a>(got: &'a [ReplayLine], expected: &[ReplayLine]) -> Vec<&'a ReplayLine> {
+    let passed: std::collections::HashSet<LineKey> = expected
+        .iter()
+        .filter(|e| matches!(e.verdict.as_str(), "allow" | "audit-deny"))
+        .map(line_key)
+        .collect();
+    got.iter()
+        .filter(|g| g.verdict == "deny" && passed.contains(&line_key(g)))
+        .collect()
 }
