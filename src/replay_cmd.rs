@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use wardgate_proxy::config::{Config, RouteProtocol};
+use wardgate_proxy::config::{Config, RouteProtocol, UpstreamAddr};
 use wardgate_proxy::replay::{
     self, CaptureOptions, CaptureRoute, CaptureSummary, ReplayLine, ReplayProtocol,
 };
@@ -236,7 +236,12 @@ fn capture(args: &ReplayArgs, sink: &mut dyn FnMut(ReplayLine)) -> Result<Captur
                     RouteProtocol::Pump => ReplayProtocol::Pump,
                     RouteProtocol::Dicom => ReplayProtocol::Dicom,
                 },
-                ports: vec![r.listen.port(), r.upstream.port()],
+                // A transparent route's upstream is wherever each client was going: only its
+                // listen port names it (give the devices' port with --port).
+                ports: match r.upstream {
+                    UpstreamAddr::Fixed(a) => vec![r.listen.port(), a.port()],
+                    UpstreamAddr::OriginalDestination => vec![r.listen.port()],
+                },
                 rules,
                 limits: r.limits,
             });
