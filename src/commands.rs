@@ -287,6 +287,7 @@ pub async fn run(config: Option<PathBuf>) -> Result<ExitCode> {
         }
         _ => AuditLog::to_stdout(),
     };
+    let site = crate::inventory_cmd::build_site(&config)?;
     let readiness = wardgate_proxy::admin::Readiness::default();
     if let Some(admin) = &config.admin {
         let token = match &admin.token_file {
@@ -307,13 +308,27 @@ pub async fn run(config: Option<PathBuf>) -> Result<ExitCode> {
             .map(Some)?,
             None => None,
         };
-        let at = wardgate_proxy::admin::start(admin.listen, readiness.clone(), token)
-            .await
-            .map_err(|e| anyhow::anyhow!("admin endpoint on {}: {e}", admin.listen))?;
+        let learned = site.inventory.clone();
+        let at = wardgate_proxy::admin::start_with_inventory(
+            admin.listen,
+            readiness.clone(),
+            token,
+            learned,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("admin endpoint on {}: {e}", admin.listen))?;
         tracing::info!(%at, "admin endpoint: http://{at}/metrics, /healthz, /readyz");
     }
     let specs = route_specs(&config)?;
     let proxy = Proxy::bind(specs, Arc::new(audit)).await?;
+    proxy
+        .routes()
+        .iter()
+        .for_each(|r| r.attach_site(site.clone()));
+    let saver = site
+        .inventory
+        .clone()
+        .map(|i| tokio::spawn(wardgate_proxy::inventory::save_periodically(i)));
     let reloader = tokio::spawn(reload_loop(config.clone(), proxy.routes()));
     readiness.set(true);
     let not_ready = readiness.clone();
@@ -325,6 +340,8 @@ pub async fn run(config: Option<PathBuf>) -> Result<ExitCode> {
         })
         .await;
     reloader.abort();
+    saver.iter().for_each(|s| s.abort());
+    crate::inventory_cmd::save(&site);
     Ok(ExitCode::SUCCESS)
 }
 

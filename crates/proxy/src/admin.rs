@@ -60,6 +60,16 @@ pub async fn start(
     readiness: Readiness,
     token: Option<String>,
 ) -> Result<SocketAddr, String> {
+    start_with_inventory(addr, readiness, token, None).await
+}
+
+/// [`start`], also serving the learned device inventory as JSON at `/inventory`.
+pub async fn start_with_inventory(
+    addr: SocketAddr,
+    readiness: Readiness,
+    token: Option<String>,
+    inventory: Option<Arc<crate::inventory::LearnedInventory>>,
+) -> Result<SocketAddr, String> {
     let handle = recorder()?;
     let token: Option<Arc<str>> = token.map(Arc::from);
     let listener = TcpListener::bind(addr)
@@ -83,8 +93,15 @@ pub async fn start(
             let handle = handle.clone();
             let readiness = readiness.clone();
             let token = token.clone();
+            let inventory = inventory.clone();
             tokio::spawn(async move {
-                let answered = answer(stream, &handle, &readiness, token.as_deref());
+                let answered = answer(
+                    stream,
+                    &handle,
+                    &readiness,
+                    token.as_deref(),
+                    inventory.as_deref(),
+                );
                 let _ = tokio::time::timeout(REQUEST_TIMEOUT, answered).await;
             });
         }
@@ -98,6 +115,7 @@ async fn answer(
     handle: &PrometheusHandle,
     readiness: &Readiness,
     token: Option<&str>,
+    inventory: Option<&crate::inventory::LearnedInventory>,
 ) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
@@ -165,6 +183,14 @@ async fn answer(
             .await
         }
         b"/healthz" => respond(&mut stream, "200 OK", "text/plain", b"ok\n").await,
+        b"/inventory" if inventory.is_some() => {
+            let body = inventory
+                .map(|i| serde_json::to_vec_pretty(&i.snapshot()))
+                .transpose()
+                .map_err(std::io::Error::other)?
+                .unwrap_or_default();
+            respond(&mut stream, "200 OK", "application/json", &body).await
+        }
         b"/readyz" if readiness.get() => {
             respond(&mut stream, "200 OK", "text/plain", b"ready\n").await
         }

@@ -132,6 +132,10 @@ async fn accept_loop(
                         continue;
                     }
                 };
+                if !crate::segmentation::admit(&route, &stream, addr) {
+                    drop(stream);
+                    continue;
+                }
                 let Ok(permit) = slots.clone().try_acquire_owned() else {
                     telemetry::connection_refused(route.name(), "limit");
                     route.audit(AuditRecord {
@@ -207,6 +211,9 @@ async fn handle(
         }
     };
     let peer = Peer { id, addr, sender };
+    if let Some(inventory) = route.learned() {
+        inventory.connection(&route, &peer);
+    }
     tracing::debug!(route = %route.name(), conn = id, %addr, "connection accepted");
     match route.config.protocol {
         RouteProtocol::Hl7 => hl7_conn::serve(route, peer, io, shutdown).await,
