@@ -36,7 +36,7 @@ impl Lines {
     }
 }
 
-fn route(protocol: &str, upstream: &str) -> (Route, Lines) {
+fn test_route(protocol: &str, upstream: &str) -> (Route, Lines) {
     let text = format!(
         "[[route]]\nname = \"r\"\nprotocol = \"{protocol}\"\nlisten = \"127.0.0.1:0\"\nupstream = \"{upstream}\"\nrules = [\"x.toml\"]\n"
     );
@@ -74,7 +74,7 @@ fn approved() -> Arc<Inventory> {
 
 #[test]
 fn hl7_orders_teach_sender_receiver_pumps_and_counts() {
-    let (route, lines) = route("hl7", "10.20.5.5:2575");
+    let (route, lines) = test_route("hl7", "10.20.5.5:2575");
     let inv = LearnedInventory::new(InventoryConfig::default(), Some(approved()));
     let ehr = peer("10.20.30.40:5000");
     inv.connection(&route, &ehr);
@@ -107,7 +107,7 @@ fn hl7_orders_teach_sender_receiver_pumps_and_counts() {
 
 #[test]
 fn without_an_approved_inventory_nothing_is_reported() {
-    let (route, lines) = route("hl7", "10.20.5.5:2575");
+    let (route, lines) = test_route("hl7", "10.20.5.5:2575");
     let inv = LearnedInventory::new(InventoryConfig::default(), None);
     inv.connection(&route, &peer("10.9.9.9:1"));
     assert_eq!(inv.snapshot().devices.len(), 1);
@@ -116,7 +116,7 @@ fn without_an_approved_inventory_nothing_is_reported() {
 
 #[test]
 fn devices_peers_and_message_types_are_bounded_and_overflow_is_counted() {
-    let (route, _) = route("hl7", "10.20.5.5:2575");
+    let (route, _) = test_route("hl7", "10.20.5.5:2575");
     let config = InventoryConfig {
         max_devices: 3,
         max_peers_per_device: 2,
@@ -131,7 +131,7 @@ fn devices_peers_and_message_types_are_bounded_and_overflow_is_counted() {
     assert_eq!(snap.devices.len(), 3);
     assert_eq!(snap.overflow_devices, 7);
     // One device, many message types and many (pump) peers.
-    let (route, _) = route("hl7", "10.20.5.5:2575");
+    let (route, _) = test_route("hl7", "10.20.5.5:2575");
     let inv = LearnedInventory::new(
         InventoryConfig {
             max_peers_per_device: 2,
@@ -158,7 +158,7 @@ fn devices_peers_and_message_types_are_bounded_and_overflow_is_counted() {
 
 #[test]
 fn identify_answers_fill_in_the_pump() {
-    let (route, _) = route("pump", "10.60.1.42:2581");
+    let (route, _) = test_route("pump", "10.60.1.42:2581");
     let inv = LearnedInventory::new(InventoryConfig::default(), None);
     let gw = peer("10.20.5.5:4000");
     let serial = DeviceId::new("PUMP-0042").unwrap();
@@ -203,7 +203,7 @@ fn the_state_file_round_trips_and_a_corrupt_one_is_an_error_not_a_panic() {
         state_file: Some(path.clone()),
         ..InventoryConfig::default()
     };
-    let (route, _) = route("hl7", "10.20.5.5:2575");
+    let (route, _) = test_route("hl7", "10.20.5.5:2575");
     let inv = LearnedInventory::new(config.clone(), None);
     assert!(!inv.save().unwrap(), "nothing learned, nothing written");
     inv.connection(&route, &peer("10.20.30.40:1"));
