@@ -99,7 +99,7 @@ pub fn check(files: &[PathBuf]) -> Result<ExitCode> {
         }
         match Config::load(f)
             .map_err(anyhow::Error::from)
-            .and_then(|c| route_specs(&c))
+            .and_then(|c| crate::inventory_cmd::validate(&c).and_then(|()| route_specs(&c)))
         {
             Ok(specs) => println!(
                 "{}: ok ({} route{})",

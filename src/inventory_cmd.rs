@@ -55,6 +55,14 @@ pub fn build_site(config: &Config) -> Result<Arc<Site>> {
     }))
 }
 
+/// For `wardgate check`: the approved inventory and the segmentation policy compile (the state
+/// file is not read).
+pub fn validate(config: &Config) -> Result<()> {
+    let mut quiet = config.clone();
+    quiet.inventory.state_file = None;
+    build_site(&quiet).map(|_| ())
+}
+
 /// Write the state file one last time (at shutdown).
 pub fn save(site: &Site) {
     if let Some(inv) = &site.inventory {
