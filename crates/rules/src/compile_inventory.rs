@@ -39,7 +39,7 @@ type At = (Arc<str>, usize, usize);
 /// Builds an inventory over the files of one set, remembering who claimed what.
 #[derive(Default)]
 pub(crate) struct InventoryBuilder {
-    pub(crate) inventory: Inventory,
+    devices: Vec<Device>,
     ids: HashMap<String, At>,
     /// (identifier kind, normalised value) -> (device id, where).
     claims: HashMap<(&'static str, String), (String, At)>,
@@ -234,7 +234,7 @@ impl InventoryBuilder {
             ok = false;
         }
         if let (true, Some((id, _)), Some(kind)) = (ok, id, kind) {
-            self.inventory.devices.push(Device {
+            self.devices.push(Device {
                 id: id.to_owned(),
                 kind,
                 location,
@@ -345,19 +345,19 @@ impl InventoryBuilder {
                 );
             }
         }
-        if self.inventory.devices.len() > MAX_DEVICES {
+        if self.devices.len() > MAX_DEVICES {
             out.push(Diagnostic {
                 file: Arc::from("(rule set)"),
                 line: 1,
                 column: 1,
                 message: format!(
                     "{} devices is more than the limit of {MAX_DEVICES}",
-                    self.inventory.devices.len()
+                    self.devices.len()
                 ),
                 hint: None,
             });
         }
-        let devices = &self.inventory.devices;
+        let devices = &self.devices;
         for (what, name, here) in std::mem::take(&mut self.references) {
             let names: Vec<&str> = devices
                 .iter()
@@ -393,7 +393,7 @@ impl InventoryBuilder {
                 });
             }
         }
-        (self.inventory, out)
+        (Inventory::new(self.devices), out)
     }
 }
 

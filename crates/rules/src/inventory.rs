@@ -3,6 +3,7 @@
 //! wire. Rules (`sender.device_known`), micro-segmentation and the proxy's learned inventory all
 //! resolve devices against it. Sans-IO: addresses and names in, a device out.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -218,25 +219,121 @@ impl Device {
     }
 }
 
-/// The approved devices of a site.
+/// The approved devices of a site, indexed by every identifier so that a lookup costs a few
+/// hash probes (plus one containment test per network entry), not a scan of every device.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Inventory {
-    /// Devices in file order.
-    pub devices: Vec<Device>,
+    devices: Vec<Device>,
+    /// Single addresses (/32, /128) to devices.
+    hosts: HashMap<IpAddr, Vec<usize>>,
+    /// Wider networks, with their device.
+    networks: Vec<(IpNet, usize)>,
+    /// Lower-cased certificate CN and SAN values to devices.
+    cert_names: HashMap<String, Vec<usize>>,
+    /// MSH-3.1 values to devices.
+    applications: HashMap<String, Vec<usize>>,
+    /// AE titles to devices.
+    ae_titles: HashMap<String, Vec<usize>>,
+    /// Pump ids (OBX-18) to devices.
+    pump_ids: HashMap<String, Vec<usize>>,
+    /// Pump serials to devices.
+    serials: HashMap<String, Vec<usize>>,
+}
+
+fn index(map: &mut HashMap<String, Vec<usize>>, values: &[String], i: usize, lower: bool) {
+    for v in values {
+        let key = if lower {
+            v.to_ascii_lowercase()
+        } else {
+            v.clone()
+        };
+        let slot = map.entry(key).or_default();
+        if !slot.contains(&i) {
+            slot.push(i);
+        }
+    }
 }
 
 impl Inventory {
+    /// An inventory of these devices (in file order; earlier entries win ties).
+    pub fn new(devices: Vec<Device>) -> Self {
+        let mut inv = Inventory {
+            devices,
+            ..Inventory::default()
+        };
+        for (i, d) in inv.devices.iter().enumerate() {
+            for n in &d.addresses {
+                if n.prefix_len() == n.max_prefix_len() {
+                    inv.hosts.entry(n.addr()).or_default().push(i);
+                } else {
+                    inv.networks.push((*n, i));
+                }
+            }
+            index(&mut inv.cert_names, &d.cert_cn, i, true);
+            index(&mut inv.cert_names, &d.cert_san, i, true);
+            index(&mut inv.applications, &d.hl7_application, i, false);
+            index(&mut inv.ae_titles, &d.ae_title, i, false);
+            index(&mut inv.pump_ids, &d.pump_id, i, false);
+            index(&mut inv.serials, &d.serial, i, false);
+        }
+        inv
+    }
+
+    /// The devices, in file order.
+    pub fn devices(&self) -> &[Device] {
+        &self.devices
+    }
+
     /// Whether no device is listed.
     pub fn is_empty(&self) -> bool {
         self.devices.is_empty()
+    }
+
+    /// Devices with an address or network containing `addr`.
+    fn at_address(&self, addr: IpAddr) -> impl Iterator<Item = usize> + '_ {
+        let addr = canonical(addr);
+        let hosts = self.hosts.get(&addr).into_iter().flatten().copied();
+        let nets = self
+            .networks
+            .iter()
+            .filter(move |(n, _)| n.contains(&addr))
+            .map(|(_, i)| *i);
+        hosts.chain(nets)
     }
 
     /// The device this sender is, if the inventory recognises it: every identifier kind a device
     /// declares that the observation can show must hold, and at least one must; of several
     /// candidates the one recognised by the most kinds wins (then the first listed).
     pub fn resolve_sender(&self, o: &Observed<'_>) -> Option<&Device> {
+        // A device can only be recognised through one of its identifiers, so the candidates are
+        // the devices some observed identifier points at.
+        let mut candidates: Vec<usize> = self.at_address(o.address).collect();
+        let lookup = |map: &HashMap<String, Vec<usize>>, key: &str, out: &mut Vec<usize>| {
+            out.extend(map.get(key).into_iter().flatten().copied());
+        };
+        if let Some(c) = o.certificate {
+            for name in c.common_name.iter().chain(c.alt_names.iter()) {
+                lookup(
+                    &self.cert_names,
+                    &name.to_ascii_lowercase(),
+                    &mut candidates,
+                );
+            }
+        }
+        if let Some(app) = o
+            .hl7
+            .and_then(|(a, _)| a)
+            .and_then(|a| std::str::from_utf8(a).ok())
+        {
+            lookup(&self.applications, app, &mut candidates);
+        }
+        if let Some(ae) = o.calling_ae {
+            lookup(&self.ae_titles, ae.trim_end(), &mut candidates);
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
         let mut best: Option<(&Device, usize)> = None;
-        for d in &self.devices {
+        for d in candidates.iter().filter_map(|&i| self.devices.get(i)) {
             if let Some(n) = d.identifies(o) {
                 if best.is_none_or(|(_, b)| n > b) {
                     best = Some((d, n));
@@ -248,37 +345,37 @@ impl Inventory {
 
     /// The device an address belongs to (the most specific network wins), e.g. a destination.
     pub fn by_address(&self, addr: IpAddr) -> Option<&Device> {
-        let mut best: Option<(&Device, u8)> = None;
-        for d in &self.devices {
-            if let Some(p) = d.address_prefix(addr) {
-                if best.is_none_or(|(_, b)| p > b) {
-                    best = Some((d, p));
+        let mut best: Option<(usize, u8)> = None;
+        for i in self.at_address(addr) {
+            let p = self.devices.get(i).and_then(|d| d.address_prefix(addr));
+            if let Some(p) = p {
+                if best.is_none_or(|(b, bp)| p > bp || (p == bp && i < b)) {
+                    best = Some((i, p));
                 }
             }
         }
-        best.map(|(d, _)| d)
+        best.and_then(|(i, _)| self.devices.get(i))
+    }
+
+    fn first(&self, map: &HashMap<String, Vec<usize>>, key: &str) -> Option<&Device> {
+        map.get(key)
+            .and_then(|v| v.first())
+            .and_then(|&i| self.devices.get(i))
     }
 
     /// The pump a PCD-03 order names in OBX-18.
     pub fn by_pump_id(&self, id: &str) -> Option<&Device> {
-        self.devices
-            .iter()
-            .find(|d| d.pump_id.iter().any(|p| p == id))
+        self.first(&self.pump_ids, id)
     }
 
     /// The pump with this serial (pump protocol).
     pub fn by_serial(&self, serial: &str) -> Option<&Device> {
-        self.devices
-            .iter()
-            .find(|d| d.serial.iter().any(|p| p == serial))
+        self.first(&self.serials, serial)
     }
 
     /// The device with this DICOM AE title.
     pub fn by_ae_title(&self, title: &str) -> Option<&Device> {
-        let title = title.trim_end();
-        self.devices
-            .iter()
-            .find(|d| d.ae_title.iter().any(|t| t == title))
+        self.first(&self.ae_titles, title.trim_end())
     }
 
     /// The device with this id.
@@ -368,7 +465,7 @@ mod tests {
         let mut ehr = dev("ehr");
         ehr.addresses = vec!["10.20.30.40/32".parse().unwrap()];
         ehr.hl7_application = vec!["EHR_BCMA".into()];
-        let inv = Inventory { devices: vec![ehr] };
+        let inv = Inventory::new(vec![ehr]);
         let from = |ip: &str, app: &'static [u8]| Observed {
             address: ip.parse().unwrap(),
             certificate: None,
@@ -397,9 +494,7 @@ mod tests {
         let mut thermo = dev("thermo");
         thermo.addresses = vec!["10.50.3.7/32".parse().unwrap()];
         thermo.cert_cn = vec!["Thermo.egh.example".into()];
-        let inv = Inventory {
-            devices: vec![ward, thermo],
-        };
+        let inv = Inventory::new(vec![ward, thermo]);
         let ip = "::ffff:10.50.3.7".parse().unwrap();
         assert_eq!(inv.by_address(ip).map(|d| d.id.as_str()), Some("thermo"));
         let cert = CertIdentity {
@@ -416,6 +511,42 @@ mod tests {
             inv.resolve_sender(&no_cert).map(|d| d.id.as_str()),
             Some("ward")
         );
+    }
+
+    #[test]
+    fn the_index_finds_devices_known_only_by_certificate_or_ae_title() {
+        let mut ws = dev("ws");
+        ws.cert_san = vec!["WS1.egh.example".into()];
+        let mut ct = dev("ct");
+        ct.ae_title = vec!["CT01".into()];
+        let mut pump = dev("pump");
+        pump.serial = vec!["PUMP-0042".into()];
+        let inv = Inventory::new(vec![ws, ct, pump]);
+        let cert = CertIdentity {
+            common_name: None,
+            alt_names: vec!["ws1.EGH.example".into()],
+        };
+        let anywhere = "192.0.2.77".parse().unwrap();
+        let o = Observed::address(anywhere, Some(&cert));
+        assert_eq!(inv.resolve_sender(&o).map(|d| d.id.as_str()), Some("ws"));
+        let dicom = Observed {
+            calling_ae: Some("CT01            "),
+            ..Observed::address(anywhere, None)
+        };
+        assert_eq!(
+            inv.resolve_sender(&dicom).map(|d| d.id.as_str()),
+            Some("ct")
+        );
+        // A serial recognises the pump a command is for, never a sender.
+        assert!(
+            inv.resolve_sender(&Observed::address(anywhere, None))
+                .is_none()
+        );
+        assert_eq!(
+            inv.by_serial("PUMP-0042").map(|d| d.id.as_str()),
+            Some("pump")
+        );
+        assert_eq!(inv.by_ae_title("CT01 ").map(|d| d.id.as_str()), Some("ct"));
     }
 
     #[test]

@@ -173,9 +173,7 @@ mod tests {
             ae_title: vec![],
             origin: (Arc::from("t"), 1),
         };
-        let inv = Inventory {
-            devices: vec![thermo.clone()],
-        };
+        let inv = Inventory::new(vec![thermo.clone()]);
         thermo.id = "x".into();
         let seg = Segmentation {
             mode: Mode::Enforce,
