@@ -202,13 +202,13 @@ impl LearnedInventory {
     /// approved inventory does not know it) on first sight. `approve` finds its approved entry.
     fn touch(
         &self,
+        now: &str,
         route: &Route,
         key: &str,
         peer: &str,
         approve: impl FnOnce(&Inventory) -> Option<String>,
         update: impl FnOnce(&mut LearnedDevice, &InventoryConfig),
     ) {
-        let now = crate::clock::rfc3339(SystemTime::now());
         let mut state = self.lock();
         state.dirty = true;
         let limit = self.config.max_devices;
@@ -229,10 +229,11 @@ impl LearnedInventory {
             .entry(key.to_owned())
             .or_insert_with(|| LearnedDevice {
                 key: key.to_owned(),
-                first_seen: now.clone(),
+                first_seen: now.to_owned(),
                 ..LearnedDevice::default()
             });
-        device.last_seen = now;
+        device.last_seen.clear();
+        device.last_seen.push_str(now);
         if !device.routes.contains(route.name()) {
             put(&mut device.routes, route.name(), &mut device.overflow);
         }
@@ -284,8 +285,10 @@ impl LearnedInventory {
 
     /// One message from `from` to `to`: both sides learn of it (and `on_from` / `on_to` of
     /// what it says about each).
+    #[allow(clippy::too_many_arguments)]
     fn exchange(
         &self,
+        now: &str,
         route: &Route,
         peer: &Peer,
         (from, to): (&Side, &Side),
@@ -296,6 +299,7 @@ impl LearnedInventory {
         let (from_key, to_key) = (from.key(), to.key());
         let peer_text = peer.addr.to_string();
         self.touch(
+            now,
             route,
             &from_key,
             &peer_text,
@@ -306,6 +310,7 @@ impl LearnedInventory {
             },
         );
         self.touch(
+            now,
             route,
             &to_key,
             &peer_text,
@@ -319,10 +324,12 @@ impl LearnedInventory {
 
     /// A client connected (after its TLS handshake): its address and certificate subject.
     pub fn connection(&self, route: &Route, peer: &Peer) {
+        let now = &crate::clock::rfc3339(SystemTime::now());
         let key = address_key(peer.addr.ip());
         let cert = peer.sender.certificate.clone();
         let ip = peer.addr.ip();
         self.touch(
+            now,
             route,
             &key,
             &peer.addr.to_string(),
@@ -342,6 +349,7 @@ impl LearnedInventory {
     /// An HL7 message: from the client (`inbound`) or the upstream's reply (`outbound`).
     /// Learns sending/receiving applications, message types, peers and PCD-03 pump ids.
     pub fn hl7(&self, route: &Route, peer: &Peer, msg: &Message<'_>, inbound: bool) {
+        let now = &crate::clock::rfc3339(SystemTime::now());
         let h = msg.header();
         let c = Contact {
             protocol: "hl7",
@@ -365,6 +373,7 @@ impl LearnedInventory {
             (&upstream, &client)
         };
         self.exchange(
+            now,
             route,
             peer,
             sides,
@@ -391,6 +400,7 @@ impl LearnedInventory {
                 continue;
             }
             self.touch(
+                now,
                 route,
                 &format!("pump:{}", cut(&id)),
                 &peer.addr.to_string(),
@@ -414,6 +424,7 @@ impl LearnedInventory {
         frame: &wardgate_pump::Frame<'_>,
         inbound: bool,
     ) {
+        let now = &crate::clock::rfc3339(SystemTime::now());
         let h = &frame.header;
         let serial = h.device.as_str().to_owned();
         let c = Contact {
@@ -441,6 +452,7 @@ impl LearnedInventory {
         };
         let peer_text = peer.addr.to_string();
         self.touch(
+            now,
             route,
             &pump_key,
             &peer_text,
@@ -460,6 +472,7 @@ impl LearnedInventory {
         );
         let client = Side::of(peer);
         self.touch(
+            now,
             route,
             &client_key,
             &peer_text,
@@ -471,6 +484,7 @@ impl LearnedInventory {
     /// An A-ASSOCIATE-RQ: the calling AE (the client) with its implementation class UID and
     /// version name, and the called AE (the upstream).
     pub fn dicom_associate(&self, route: &Route, peer: &Peer, rq: &wardgate_dicom::AssociateRq) {
+        let now = &crate::clock::rfc3339(SystemTime::now());
         let head = &rq.header;
         let calling = head.calling_ae_title.trim().to_owned();
         let called = head.called_ae_title.trim().to_owned();
@@ -503,6 +517,7 @@ impl LearnedInventory {
             }
         };
         self.exchange(
+            now,
             route,
             peer,
             (&client, &upstream),
