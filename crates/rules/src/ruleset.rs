@@ -186,12 +186,21 @@ impl Rule {
 
     /// Address and certificate conditions, shared by every protocol.
     pub(crate) fn matches_sender(&self, sender: &Sender) -> bool {
+        self.matches_sender_as(sender, None)
+    }
+
+    /// [`Rule::matches_sender`] on a DICOM association: the calling AE title also identifies
+    /// the device.
+    pub(crate) fn matches_sender_as(&self, sender: &Sender, calling_ae: Option<&str>) -> bool {
         crate::sender::sender_holds(&self.address, &self.cert_cn, &self.cert_san, sender)
             && self.device.as_ref().is_none_or(|d| {
-                let observed = crate::inventory::Observed::address(
-                    sender.address,
-                    sender.certificate.as_ref(),
-                );
+                let observed = crate::inventory::Observed {
+                    calling_ae,
+                    ..crate::inventory::Observed::address(
+                        sender.address,
+                        sender.certificate.as_ref(),
+                    )
+                };
                 d.holds(d.inventory.resolve_sender(&observed))
             })
     }

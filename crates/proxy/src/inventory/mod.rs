@@ -9,7 +9,7 @@
 //! `wardgate_unknown_devices_total`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -95,7 +95,7 @@ impl std::fmt::Debug for LearnedInventory {
 
 /// How a device talked to another in one observation.
 struct Contact {
-    protocol: &'static str,
+    /// `protocol:type`, e.g. `hl7:RGV^O15`.
     kind: String,
 }
 
@@ -205,7 +205,7 @@ impl LearnedInventory {
         now: &str,
         route: &Route,
         key: &str,
-        peer: &str,
+        peer: SocketAddr,
         approve: impl FnOnce(&Inventory) -> Option<String>,
         update: impl FnOnce(&mut LearnedDevice, &InventoryConfig),
     ) {
@@ -257,7 +257,7 @@ impl LearnedInventory {
             .increment(1);
         tracing::warn!(route = %route.name(), device = %key, %peer, "unknown device: not in the approved inventory");
         route.audit(AuditRecord {
-            peer: peer.to_owned(),
+            peer: peer.to_string(),
             direction: "inventory",
             verdict: "unknown-device",
             reason: Some(reason),
@@ -273,11 +273,10 @@ impl LearnedInventory {
             cfg.max_peers_per_device,
             &mut d.overflow,
         );
-        let kind = format!("{}:{}", c.protocol, c.kind);
         let map = if sent { &mut d.sent } else { &mut d.received };
         count(
             map,
-            &kind,
+            &c.kind,
             cfg.max_message_types_per_device,
             &mut d.overflow,
         );
@@ -297,12 +296,11 @@ impl LearnedInventory {
         on_to: impl FnOnce(&mut LearnedDevice),
     ) {
         let (from_key, to_key) = (from.key(), to.key());
-        let peer_text = peer.addr.to_string();
         self.touch(
             now,
             route,
             &from_key,
-            &peer_text,
+            peer.addr,
             |inv| from.approve(inv),
             |d, _| {
                 self.contact(d, &to_key, c, true);
@@ -313,7 +311,7 @@ impl LearnedInventory {
             now,
             route,
             &to_key,
-            &peer_text,
+            peer.addr,
             |inv| to.approve(inv),
             |d, _| {
                 self.contact(d, &from_key, c, false);
@@ -332,7 +330,7 @@ impl LearnedInventory {
             now,
             route,
             &key,
-            &peer.addr.to_string(),
+            peer.addr,
             |inv| {
                 inv.resolve_sender(&Observed::address(ip, cert.as_ref()))
                     .map(|d| d.id.clone())
@@ -352,8 +350,7 @@ impl LearnedInventory {
         let now = &crate::clock::rfc3339(SystemTime::now());
         let h = msg.header();
         let c = Contact {
-            protocol: "hl7",
-            kind: format!("{}^{}", text(h.message_code()), text(h.trigger_event())),
+            kind: format!("hl7:{}^{}", text(h.message_code()), text(h.trigger_event())),
         };
         let sending = format!(
             "{}^{}",
@@ -403,7 +400,7 @@ impl LearnedInventory {
                 now,
                 route,
                 &format!("pump:{}", cut(&id)),
-                &peer.addr.to_string(),
+                peer.addr,
                 |inv| {
                     inv.by_pump_id(&id)
                         .or_else(|| inv.by_serial(&id))
@@ -428,11 +425,10 @@ impl LearnedInventory {
         let h = &frame.header;
         let serial = h.device.as_str().to_owned();
         let c = Contact {
-            protocol: "pump",
-            kind: h
-                .code
-                .name()
-                .map_or_else(|| format!("0x{:04x}", h.code.0), str::to_owned),
+            kind: match h.code.name() {
+                Some(name) => format!("pump:{name}"),
+                None => format!("pump:0x{:04x}", h.code.0),
+            },
         };
         let client_key = address_key(peer.addr.ip());
         let up_ip = route.config.upstream.ip();
@@ -450,12 +446,11 @@ impl LearnedInventory {
             }),
             _ => None,
         };
-        let peer_text = peer.addr.to_string();
         self.touch(
             now,
             route,
             &pump_key,
-            &peer_text,
+            peer.addr,
             |inv| {
                 inv.by_serial(&serial)
                     .or_else(|| inv.by_pump_id(&serial))
@@ -475,7 +470,7 @@ impl LearnedInventory {
             now,
             route,
             &client_key,
-            &peer_text,
+            peer.addr,
             |inv| client.approve(inv),
             |d, _| self.contact(d, &pump_key, &c, inbound),
         );
@@ -497,8 +492,7 @@ impl LearnedInventory {
                 .map(cut),
         };
         let c = Contact {
-            protocol: "dicom",
-            kind: "A-ASSOCIATE-RQ".into(),
+            kind: "dicom:A-ASSOCIATE-RQ".to_owned(),
         };
         let client = Side::Client(
             peer.addr.ip(),
