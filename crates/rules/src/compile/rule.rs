@@ -52,7 +52,7 @@ pub(super) fn compile_rule(
     source: &RuleSource,
     t: &DeTable<'_>,
     sp: &Range<usize>,
-    devices: &mut crate::compile_inventory::InventoryBuilder,
+    inventory: &mut crate::compile_inventory::InventoryBuilder,
 ) -> Option<Rule> {
     check_keys(rep, t, RULE_KEYS, "[[rule]]");
     let mut ok = true;
@@ -132,7 +132,7 @@ pub(super) fn compile_rule(
     if let Some(v) = get(t, "sender") {
         if let Some(st) = as_table(rep, v, "[rule.sender]") {
             ok &= compile_sender(rep, st, &mut rule_sender);
-            match devices.sender_condition(rep, &source.text, st) {
+            match inventory.sender_condition(rep, &source.text, st) {
                 Ok(d) => rule_sender.device = d,
                 Err(()) => ok = false,
             }
