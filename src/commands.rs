@@ -99,7 +99,7 @@ pub fn check(files: &[PathBuf]) -> Result<ExitCode> {
         }
         match Config::load(f)
             .map_err(anyhow::Error::from)
-            .and_then(|c| route_specs(&c))
+            .and_then(|c| crate::inventory_cmd::validate(&c).and_then(|()| route_specs(&c)))
         {
             Ok(specs) => println!(
                 "{}: ok ({} route{})",
@@ -288,10 +288,19 @@ pub async fn run(config: Option<PathBuf>) -> Result<ExitCode> {
         _ => AuditLog::to_stdout(),
     };
     let audit = Arc::new(audit);
+    let site = crate::inventory_cmd::build_site(&config)?;
     let readiness = wardgate_proxy::admin::Readiness::default();
     readiness.watch_audit(audit.clone());
     let specs = route_specs(&config)?;
     let proxy = Proxy::bind(specs, audit).await?;
+    proxy
+        .routes()
+        .iter()
+        .for_each(|r| r.attach_site(site.clone()));
+    let saver = site
+        .inventory
+        .clone()
+        .map(|i| tokio::spawn(wardgate_proxy::inventory::save_periodically(i)));
     let mut glass = None;
     if let Some(admin) = &config.admin {
         let token = match &admin.token_file {
@@ -317,7 +326,10 @@ pub async fn run(config: Option<PathBuf>) -> Result<ExitCode> {
             admin.listen,
             readiness.clone(),
             token,
-            glass.clone(),
+            wardgate_proxy::admin::Services {
+                break_glass: glass.clone(),
+                inventory: site.inventory.clone(),
+            },
         )
         .await
         .map_err(|e| anyhow::anyhow!("admin endpoint on {}: {e}", admin.listen))?;
@@ -335,6 +347,8 @@ pub async fn run(config: Option<PathBuf>) -> Result<ExitCode> {
         .await;
     reloader.abort();
     drop(glass);
+    saver.iter().for_each(|s| s.abort());
+    crate::inventory_cmd::save(&site);
     Ok(ExitCode::SUCCESS)
 }
 

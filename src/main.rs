@@ -7,6 +7,7 @@ mod commands;
 mod defaults;
 mod demo;
 mod replay_cmd;
+mod inventory_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +79,16 @@ enum Command {
         #[arg(long, default_value = "/readyz")]
         path: String,
     },
+    /// Print the learned device inventory of a running instance (from its admin address), or
+    /// with --offline the state file it saved.
+    Inventory {
+        /// The instance's configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Read `[inventory] state_file` instead of asking the running instance.
+        #[arg(long)]
+        offline: bool,
+    },
     /// Run a simulated pump gateway that acknowledges every message (for trying `wardgate run`).
     SimGateway {
         /// Address to listen on.
@@ -106,6 +117,7 @@ fn main() -> ExitCode {
         Command::Audit {
             action: AuditAction::Verify { files },
         } => commands::audit_verify(&files),
+        Command::Inventory { config, offline } => inventory_cmd::inventory(&config, offline),
         Command::Run { config } => {
             commands::runtime().and_then(|rt| rt.block_on(commands::run(config)))
         }

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wardgate_proxy::admin::{Readiness, start_with};
+use wardgate_proxy::admin::{Readiness, Services, start_with};
 use wardgate_proxy::breakglass::BreakGlass;
 use wardgate_proxy::clock::ManualClock;
 
@@ -66,7 +66,10 @@ async fn a_granted_route_forwards_refused_senders_keeps_hard_limits_and_reverts_
         "127.0.0.1:0".parse().unwrap(),
         Readiness::default(),
         Some(TOKEN.into()),
-        Some(glass.clone()),
+        Services {
+            break_glass: Some(glass.clone()),
+            ..Services::default()
+        },
     )
     .await
     .unwrap();
@@ -219,7 +222,10 @@ async fn a_rule_grant_can_be_ended_early_and_needs_a_token_on_the_endpoint() {
         "127.0.0.1:0".parse().unwrap(),
         Readiness::default(),
         None,
-        Some(glass.clone()),
+        Services {
+            break_glass: Some(glass.clone()),
+            ..Services::default()
+        },
     )
     .await
     .unwrap();
@@ -238,7 +244,10 @@ async fn a_rule_grant_can_be_ended_early_and_needs_a_token_on_the_endpoint() {
         "127.0.0.1:0".parse().unwrap(),
         Readiness::default(),
         Some(TOKEN.into()),
-        Some(glass.clone()),
+        Services {
+            break_glass: Some(glass.clone()),
+            ..Services::default()
+        },
     )
     .await
     .unwrap();

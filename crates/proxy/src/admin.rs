@@ -74,16 +74,25 @@ pub async fn start(
     readiness: Readiness,
     token: Option<String>,
 ) -> Result<SocketAddr, String> {
-    start_with(addr, readiness, token, None).await
+    start_with(addr, readiness, token, Services::default()).await
 }
 
-/// [`start`], also serving break-glass (`/break-glass`, see `crate::admin_breakglass`) when
-/// `glass` is given. Break-glass requests are refused unless a `token` protects the endpoint.
+/// What the admin endpoint serves besides metrics and health.
+#[derive(Debug, Clone, Default)]
+pub struct Services {
+    /// Break-glass (`/break-glass`, see `crate::admin_breakglass`); refused unless a token
+    /// protects the endpoint.
+    pub break_glass: Option<Arc<BreakGlass>>,
+    /// The learned device inventory, as JSON at `/inventory`.
+    pub inventory: Option<Arc<crate::inventory::LearnedInventory>>,
+}
+
+/// [`start`], also serving `services`.
 pub async fn start_with(
     addr: SocketAddr,
     readiness: Readiness,
     token: Option<String>,
-    glass: Option<Arc<BreakGlass>>,
+    services: Services,
 ) -> Result<SocketAddr, String> {
     let handle = recorder()?;
     let token: Option<Arc<str>> = token.map(Arc::from);
@@ -108,9 +117,9 @@ pub async fn start_with(
             let handle = handle.clone();
             let readiness = readiness.clone();
             let token = token.clone();
-            let glass = glass.clone();
+            let services = services.clone();
             tokio::spawn(async move {
-                let answered = answer(stream, &handle, &readiness, token.as_deref(), glass);
+                let answered = answer(stream, &handle, &readiness, token.as_deref(), services);
                 let _ = tokio::time::timeout(REQUEST_TIMEOUT, answered).await;
             });
         }
@@ -124,7 +133,7 @@ async fn answer(
     handle: &PrometheusHandle,
     readiness: &Readiness,
     token: Option<&str>,
-    glass: Option<Arc<BreakGlass>>,
+    services: Services,
 ) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
@@ -177,7 +186,7 @@ async fn answer(
             method,
             path,
             &head,
-            glass.as_deref().filter(|_| token.is_some()),
+            services.break_glass.as_deref().filter(|_| token.is_some()),
         )
         .await;
         return respond(&mut stream, status, "application/json", body.as_bytes()).await;
@@ -203,6 +212,16 @@ async fn answer(
             .await
         }
         b"/healthz" => respond(&mut stream, "200 OK", "text/plain", b"ok\n").await,
+        b"/inventory" if services.inventory.is_some() => {
+            let body = services
+                .inventory
+                .as_deref()
+                .map(|i| serde_json::to_vec_pretty(&i.snapshot()))
+                .transpose()
+                .map_err(std::io::Error::other)?
+                .unwrap_or_default();
+            respond(&mut stream, "200 OK", "application/json", &body).await
+        }
         b"/readyz" if readiness.get() => {
             respond(&mut stream, "200 OK", "text/plain", b"ready\n").await
         }

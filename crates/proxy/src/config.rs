@@ -16,6 +16,12 @@ pub struct Config {
     /// Where verdicts are recorded.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// The learned device inventory (bounds, state file) and the approved inventory.
+    #[serde(default)]
+    pub inventory: crate::inventory::InventoryConfig,
+    /// Micro-segmentation: which devices may reach which destinations through wardgate.
+    #[serde(default)]
+    pub segmentation: Option<crate::segmentation::SegmentationConfig>,
     /// The routes: one listener and one upstream each.
     #[serde(rename = "route")]
     pub routes: Vec<RouteConfig>,
@@ -352,6 +358,14 @@ impl Config {
         if let Some(p) = self.admin.as_mut().and_then(|a| a.token_file.as_mut()) {
             fix(p);
         }
+        let inv = &mut self.inventory;
+        inv.approved
+            .iter_mut()
+            .chain(inv.state_file.iter_mut())
+            .for_each(fix);
+        if let Some(s) = &mut self.segmentation {
+            fix(&mut s.policy);
+        }
         for r in &mut self.routes {
             r.rules.iter_mut().for_each(fix);
             if let Some(t) = &mut r.tls {
@@ -534,11 +548,11 @@ mod optional_duration {
     }
 }
 
-mod duration {
+pub(crate) mod duration {
     use serde::{Deserialize, Deserializer};
     use std::time::Duration;
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
         super::parse_duration(&text).ok_or_else(|| {
             serde::de::Error::custom(format!(

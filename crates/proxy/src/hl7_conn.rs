@@ -315,6 +315,9 @@ impl Driver {
         let route = self.route.clone();
         match Message::parse(payload, &route.parse_limits) {
             Ok(msg) => {
+                if let Some(inventory) = route.learned() {
+                    inventory.hl7(&route, &self.peer, &msg, true);
+                }
                 let header = msg.header();
                 rec.message_type = Some(message_type(header));
                 rec.control_id = header.control_id().map(|v| v.to_text());
@@ -627,7 +630,12 @@ impl Driver {
         rec.sha256 = Some(hex::encode(Sha256::digest(payload)));
         let route = self.route.clone();
         let msg = match Message::parse(payload, &route.parse_limits) {
-            Ok(m) => m,
+            Ok(m) => {
+                if let Some(inventory) = route.learned() {
+                    inventory.hl7(&route, &self.peer, &m, false);
+                }
+                m
+            }
             Err(e) => {
                 telemetry::parse_error(route.name(), "hl7-upstream");
                 rec.reason = Some(format!("upstream reply does not parse: {e}"));

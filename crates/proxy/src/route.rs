@@ -44,6 +44,8 @@ pub struct Route {
     epoch: Instant,
     /// Break-glass grants in force on this route.
     glass: crate::breakglass::RouteGlass,
+    /// The learned inventory and segmentation policy, attached once before the proxy runs.
+    site: std::sync::OnceLock<Arc<crate::site::Site>>,
 }
 
 impl std::fmt::Debug for Route {
@@ -82,6 +84,7 @@ impl Route {
             audit,
             nack_seq: AtomicU64::new(1),
             glass: crate::breakglass::RouteGlass::default(),
+            site: std::sync::OnceLock::new(),
         })
     }
 
@@ -108,6 +111,22 @@ impl Route {
             ..AuditRecord::default()
         });
         tracing::info!(route = %self.name(), digest = %digest, "rules reloaded");
+    }
+
+    /// Attach the instance's learned inventory and segmentation policy (once; later calls are
+    /// ignored).
+    pub fn attach_site(&self, site: Arc<crate::site::Site>) {
+        let _ = self.site.set(site);
+    }
+
+    /// The attached inventory and segmentation policy, if any.
+    pub fn site(&self) -> Option<&crate::site::Site> {
+        self.site.get().map(|s| &**s)
+    }
+
+    /// The learned inventory drivers report what they see to, if one is attached.
+    pub fn learned(&self) -> Option<&crate::inventory::LearnedInventory> {
+        self.site().and_then(|s| s.inventory.as_deref())
     }
 
     /// The route's name.

@@ -170,8 +170,8 @@ async fn handle(
 ) {
     let id = CONNECTION_IDS.fetch_add(1, Ordering::Relaxed);
     // Where the connection was going and where it goes, before any byte is read: a connection
-    // wardgate cannot place (or that would loop back into it) is closed here. Accept-time policy
-    // checks on the destination (micro-segmentation) belong right after this, on `target`.
+    // wardgate cannot place (or that would loop back into it) is closed here, and so is one the
+    // micro-segmentation policy does not allow.
     let target = match crate::transparent::intercept(&route.config, &stream, addr) {
         Ok(t) => t,
         Err(e) => {
@@ -188,6 +188,9 @@ async fn handle(
             return;
         }
     };
+    if !crate::segmentation::admit(&route, &target) {
+        return;
+    }
     let _ = stream.set_nodelay(true);
     let mut sender = Sender::from_address(addr.ip());
     let io: BoxedIo = match &route.acceptor {
@@ -233,6 +236,9 @@ async fn handle(
         sender,
         target,
     };
+    if let Some(inventory) = route.learned() {
+        inventory.connection(&route, &peer);
+    }
     tracing::debug!(route = %route.name(), conn = id, %addr, original_dst = ?target.original_dst, upstream = %target.upstream, "connection accepted");
     match route.config.protocol {
         RouteProtocol::Hl7 => hl7_conn::serve(route, peer, io, shutdown).await,

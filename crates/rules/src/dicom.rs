@@ -328,7 +328,7 @@ impl Rule {
     /// AE titles, sender and user identity: what a rule knows about who is talking.
     fn dicom_identity(&self, d: &DicomConds, rq: &AssociateRq, sender: &Sender) -> bool {
         let h = &rq.header;
-        self.matches_sender(sender)
+        self.matches_sender_as(sender, Some(&h.calling_ae_title))
             && d.calling_ae
                 .as_ref()
                 .is_none_or(|c| c.holds([h.calling_ae_title.as_bytes()]))

@@ -10,14 +10,18 @@
 pub mod breakglass;
 mod compile;
 mod compile_dicom;
+mod compile_inventory;
+mod compile_segmentation;
 mod condition;
 mod diag;
 pub mod dicom;
 mod dicom_test;
 pub mod druglib;
 pub mod fuzzing;
+pub mod inventory;
 pub mod pump;
 mod ruleset;
+pub mod segmentation;
 mod sender;
 mod testcase;
 pub mod time;
@@ -29,12 +33,15 @@ pub use breakglass::{OverrideRefused, Overrides};
 pub use compile::{
     MAX_ITEMS, MAX_REGEX_SIZE, MAX_RULE_FILES, RuleSource, compile, load_rule_files,
 };
+pub use compile_segmentation::MAX_FLOWS;
 pub use condition::{AddressCondition, TextCondition};
 pub use diag::{Diagnostic, Diagnostics};
 pub use dicom::{AssociationDecision, CallingAe, CommandDecision, DicomPolicy, Refuse};
 pub use druglib::{CareAreaLimits, Drug, DrugLibrary, Limit, Violation};
+pub use inventory::{Device, DeviceKind, Inventory, Observed};
 pub use pump::{PumpPolicy, PumpState};
 pub use ruleset::{MessageType, Policy, Protocol, Rule, RuleSet};
+pub use segmentation::{Connection, SegmentDenial, Segmentation};
 pub use sender::{CertIdentity, Sender};
 pub use testcase::{
     DicomExpect, DicomTest, DicomTestCommand, RuleTest, TestMessage, TestOutcome,

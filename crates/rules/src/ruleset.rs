@@ -53,6 +53,8 @@ pub struct Rule {
     pub(crate) address: Option<AddressCondition>,
     pub(crate) sending_application: Option<TextCondition>,
     pub(crate) sending_facility: Option<TextCondition>,
+    /// Conditions on the device the sender resolves to in the approved inventory.
+    pub(crate) device: Option<crate::inventory::DeviceCondition>,
     pub(crate) fields: Vec<(Path, TextCondition)>,
     /// Pump rules: the commands the rule applies to (empty = any).
     pub(crate) commands: Vec<wardgate_pump::CommandCode>,
@@ -108,6 +110,10 @@ pub struct RuleSet {
     pub dicom: crate::dicom::DicomPolicy,
     /// Test cases declared beside the rules.
     pub tests: Vec<RuleTest>,
+    /// The approved device inventory (`[[device]]`, usually included from its own file).
+    pub inventory: Arc<crate::inventory::Inventory>,
+    /// Micro-segmentation flows (`[segmentation]`, `[[flow]]`).
+    pub segmentation: crate::segmentation::Segmentation,
     /// SHA-256 (hex) of the rule files it was compiled from, names and texts in order: what a
     /// reload audit line and an operator compare.
     pub digest: String,
@@ -155,8 +161,19 @@ impl Rule {
                 return false;
             }
         }
-        if !self.matches_sender(sender) {
+        if !crate::sender::sender_holds(&self.address, &self.cert_cn, &self.cert_san, sender) {
             return false;
+        }
+        if let Some(d) = &self.device {
+            let observed = crate::inventory::Observed {
+                address: sender.address,
+                certificate: sender.certificate.as_ref(),
+                hl7: Some((env.application.as_deref(), env.facility.as_deref())),
+                calling_ae: None,
+            };
+            if !d.holds(d.inventory.resolve_sender(&observed)) {
+                return false;
+            }
         }
         for (cond, value) in [
             (&self.sending_application, &env.application),
@@ -176,7 +193,23 @@ impl Rule {
 
     /// Address and certificate conditions, shared by every protocol.
     pub(crate) fn matches_sender(&self, sender: &Sender) -> bool {
+        self.matches_sender_as(sender, None)
+    }
+
+    /// [`Rule::matches_sender`] on a DICOM association: the calling AE title also identifies
+    /// the device.
+    pub(crate) fn matches_sender_as(&self, sender: &Sender, calling_ae: Option<&str>) -> bool {
         crate::sender::sender_holds(&self.address, &self.cert_cn, &self.cert_san, sender)
+            && self.device.as_ref().is_none_or(|d| {
+                let observed = crate::inventory::Observed {
+                    calling_ae,
+                    ..crate::inventory::Observed::address(
+                        sender.address,
+                        sender.certificate.as_ref(),
+                    )
+                };
+                d.holds(d.inventory.resolve_sender(&observed))
+            })
     }
 
     pub(crate) fn denial_for(&self, reason: String) -> Denial {

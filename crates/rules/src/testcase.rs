@@ -22,6 +22,8 @@ pub enum TestMessage {
     PumpFrames(Vec<PathBuf>),
     /// A DICOM association (and optionally one command on it), described in the rule file.
     Dicom(Box<DicomTest>),
+    /// A connection judged by the segmentation policy (`connection = { from, to, protocol }`).
+    Connection(crate::segmentation::Connection),
 }
 
 /// What a DICOM test expects.
@@ -145,6 +147,9 @@ impl RuleTest {
             TestMessage::Dicom(_) => {
                 return Err("a DICOM test describes an association, not a message".into());
             }
+            TestMessage::Connection(_) => {
+                return Err("a segmentation test describes a connection, not a message".into());
+            }
         };
         Ok(to_segment_terminators(&bytes))
     }
@@ -182,6 +187,7 @@ impl RuleTest {
             TestMessage::Dicom(test) => {
                 return test.check(rules, &self.sender, self.rule.as_deref());
             }
+            TestMessage::Connection(c) => return self.check_connection(rules, c),
             TestMessage::PumpFrames(files) => self.pump_verdict(rules, files)?,
             _ => {
                 let bytes = self.load()?;
@@ -229,6 +235,32 @@ impl RuleTest {
                     "expected {} soft-limit alert, got {verdict}",
                     if want { "a" } else { "no" }
                 ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RuleTest {
+    /// A segmentation test: the verdict, and the allowing flow when the test names one.
+    fn check_connection(
+        &self,
+        rules: &RuleSet,
+        c: &crate::segmentation::Connection,
+    ) -> Result<(), String> {
+        let got = rules.judge_connection(c);
+        let flow = got.as_ref().ok().map(|f| f.to_string());
+        match (&got, self.expect) {
+            (Ok(f), Action::Deny) => return Err(format!("expected deny, allowed by flow {f}")),
+            (Err(d), Action::Allow) => {
+                return Err(format!("expected allow, refused: {}", d.reason));
+            }
+            _ => {}
+        }
+        if let Some(want) = &self.rule {
+            let got = flow.as_deref().unwrap_or("default");
+            if got != want {
+                return Err(format!("expected flow {want}, got {got}"));
             }
         }
         Ok(())

@@ -135,6 +135,9 @@ impl Driver {
     async fn associate_rq(&mut self, rq: AssociateRq, bytes: &[u8]) -> Result<(), Close> {
         let started = std::time::Instant::now();
         let route = self.route.clone();
+        if let Some(inventory) = route.learned() {
+            inventory.dicom_associate(&route, &self.peer, &rq);
+        }
         let decision = policy::associate(&route.rules(), &rq, &self.peer.sender);
         telemetry::inspection_time(route.name(), started.elapsed());
         self.rq = Some(rq);

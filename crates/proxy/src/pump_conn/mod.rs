@@ -292,6 +292,9 @@ impl Driver {
             Ok(f) => f,
             Err(e) => return self.inbound_malformed(&bytes, e, rec).await,
         };
+        if let Some(inventory) = route.learned() {
+            inventory.pump(&route, &self.peer, &frame, true);
+        }
         let h = frame.header;
         rec.message_type = Some(command_name(h.code));
         rec.control_id = Some(control_id(&h));

@@ -94,6 +94,9 @@ impl Driver {
                 return Ok(());
             }
         };
+        if let Some(inventory) = route.learned() {
+            inventory.pump(&route, &self.peer, &frame, false);
+        }
         let h = frame.header;
         rec.message_type = Some(command_name(h.code));
         rec.control_id = Some(control_id(&h));

@@ -16,6 +16,7 @@ pub(super) const TEST_KEYS: &[&str] = &[
     "dicom",
     "reason",
     "status",
+    "connection",
 ];
 
 pub(super) const TEST_SENDER_KEYS: &[&str] = &["address", "cert_cn", "cert_san"];
@@ -54,6 +55,23 @@ pub(super) fn compile_test(
         }
     }
     let message = match (get(t, "message"), get(t, "message_text"), get(t, "frames")) {
+        _ if get(t, "connection").is_some() => {
+            let others = ["message", "message_text", "frames", "dicom", "sender"]
+                .iter()
+                .any(|k| get(t, k).is_some());
+            if others {
+                rep.error_hint(
+                    sp.clone(),
+                    "a connection test takes no message, frames, dicom or sender",
+                    "`connection = { from = ..., to = ..., protocol = ... }` says it all",
+                );
+                None
+            } else {
+                get(t, "connection")
+                    .and_then(|v| crate::compile_segmentation::compile_connection(rep, v))
+                    .map(TestMessage::Connection)
+            }
+        }
         _ if dicom_v.is_some() => {
             let others = ["message", "message_text", "frames"]
                 .iter()

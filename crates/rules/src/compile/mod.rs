@@ -115,7 +115,18 @@ pub const MAX_ITEMS: usize = 10_000;
 /// Longest regular expression accepted in `matches` (bytes of compiled program).
 pub const MAX_REGEX_SIZE: usize = 1 << 20;
 
-const TOP_KEYS: &[&str] = &["policy", "rule", "drug", "test", "pump", "dicom", "include"];
+const TOP_KEYS: &[&str] = &[
+    "policy",
+    "rule",
+    "drug",
+    "test",
+    "pump",
+    "dicom",
+    "include",
+    "device",
+    "segmentation",
+    "flow",
+];
 const POLICY_KEYS: &[&str] = &[
     "name",
     "description",
@@ -135,6 +146,8 @@ pub fn compile(sources: &[RuleSource]) -> Result<RuleSet, Diagnostics> {
     let mut drug_ids: HashMap<String, (Arc<str>, usize)> = HashMap::new();
     let mut default_from: Option<(Action, Arc<str>)> = None;
     let mut uses_library = Vec::new();
+    let mut devices = crate::compile_inventory::InventoryBuilder::default();
+    let mut flow_ids: HashMap<String, (Arc<str>, usize)> = HashMap::new();
     for source in sources {
         let mut rep = Reporter::new(source.name.clone(), &source.text);
         let doc = match DeTable::parse(&source.text) {
@@ -187,7 +200,7 @@ pub fn compile(sources: &[RuleSource]) -> Result<RuleSet, Diagnostics> {
                         rule_ids.insert(id.to_string(), (source.name.clone(), line));
                     }
                 }
-                if let Some(rule) = compile_rule(&mut rep, source, t, &sp) {
+                if let Some(rule) = compile_rule(&mut rep, source, t, &sp, &mut devices) {
                     let line = rule.origin.1;
                     if rule.drug_library {
                         uses_library.push((source.name.clone(), line));
@@ -213,6 +226,44 @@ pub fn compile(sources: &[RuleSource]) -> Result<RuleSet, Diagnostics> {
                 }
             }
         }
+        if let Some(v) = get(doc, "device") {
+            for (t, sp) in tables(&mut rep, v, "[[device]]") {
+                devices.device(&mut rep, &source.text, t, &sp);
+            }
+        }
+        if let Some(v) = get(doc, "segmentation") {
+            if let Some(t) = as_table(&mut rep, v, "[segmentation]") {
+                crate::compile_segmentation::compile_segmentation(
+                    &mut rep,
+                    t,
+                    &mut set.segmentation,
+                );
+            }
+        }
+        if let Some(v) = get(doc, "flow") {
+            for (t, sp) in tables(&mut rep, v, "[[flow]]") {
+                if let Some(DeValue::String(id)) = get(t, "id").map(|v| v.get_ref()) {
+                    let line = line_col(&source.text, sp.start).0;
+                    if let Some((file, first)) = flow_ids.get(id.as_ref()) {
+                        rep.error_hint(
+                            sp.clone(),
+                            format!("duplicate flow id `{id}`"),
+                            format!("first defined at {file}:{first}; flow ids must be unique"),
+                        );
+                    } else {
+                        flow_ids.insert(id.to_string(), (source.name.clone(), line));
+                    }
+                }
+                let flow = crate::compile_segmentation::compile_flow(
+                    &mut rep,
+                    &source.text,
+                    &mut devices,
+                    t,
+                    &sp,
+                );
+                set.segmentation.flows.extend(flow);
+            }
+        }
         if let Some(tests) = get(doc, "test") {
             for (t, sp) in tables(&mut rep, tests, "[[test]]") {
                 if let Some(test) = compile_test(&mut rep, source, t, &sp) {
@@ -235,6 +286,25 @@ pub fn compile(sources: &[RuleSource]) -> Result<RuleSet, Diagnostics> {
                 message: format!("{n} {what} is more than the limit of {MAX_ITEMS}"),
                 hint: None,
             });
+        }
+    }
+    let (inventory, mut device_problems) = devices.finish();
+    all.append(&mut device_problems);
+    if let Some(message) =
+        crate::compile_segmentation::check_flow_count(set.segmentation.flows.len())
+    {
+        all.push(Diagnostic {
+            file: Arc::from("(rule set)"),
+            line: 1,
+            column: 1,
+            message,
+            hint: None,
+        });
+    }
+    set.inventory = Arc::new(inventory);
+    for rule in &mut set.rules {
+        if let Some(d) = &mut rule.device {
+            d.inventory = set.inventory.clone();
         }
     }
     let registry_missing = set.dicom.calling_ae.is_empty() || set.dicom.called_ae.is_empty();
@@ -346,7 +416,7 @@ fn compile_policy(
     }
 }
 
-fn valid_id(id: &str) -> bool {
+pub(crate) fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id

@@ -31,6 +31,10 @@ pub(super) const SENDER_KEYS: &[&str] = &[
     "address",
     "sending_application",
     "sending_facility",
+    "device_known",
+    "device",
+    "device_group",
+    "device_kind",
 ];
 
 pub(super) const CONDITION_KEYS: &[&str] = &[
@@ -49,6 +53,7 @@ pub(super) fn compile_rule(
     source: &RuleSource,
     t: &DeTable<'_>,
     sp: &Range<usize>,
+    inventory: &mut crate::compile_inventory::InventoryBuilder,
 ) -> Option<Rule> {
     check_keys(rep, t, RULE_KEYS, "[[rule]]");
     let mut ok = true;
@@ -128,6 +133,10 @@ pub(super) fn compile_rule(
     if let Some(v) = get(t, "sender") {
         if let Some(st) = as_table(rep, v, "[rule.sender]") {
             ok &= compile_sender(rep, st, &mut rule_sender);
+            match inventory.sender_condition(rep, &source.text, st) {
+                Ok(d) => rule_sender.device = d,
+                Err(()) => ok = false,
+            }
         }
     }
     let mut fields = Vec::new();
@@ -363,6 +372,7 @@ pub(super) fn compile_rule(
             address: rule_sender.address,
             sending_application: rule_sender.sending_application,
             sending_facility: rule_sender.sending_facility,
+            device: rule_sender.device,
             fields,
             commands,
             devices,
@@ -407,6 +417,8 @@ pub(crate) struct SenderConds {
     pub(crate) address: Option<AddressCondition>,
     pub(crate) sending_application: Option<TextCondition>,
     pub(crate) sending_facility: Option<TextCondition>,
+    /// `device_known`, `device`, `device_group`, `device_kind` (rules only).
+    pub(crate) device: Option<crate::inventory::DeviceCondition>,
 }
 
 pub(super) fn compile_sender(
