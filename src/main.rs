@@ -6,8 +6,8 @@ mod breakglass_cli;
 mod commands;
 mod defaults;
 mod demo;
-mod replay_cmd;
 mod inventory_cmd;
+mod replay_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
