@@ -99,6 +99,12 @@ pub fn reload(route: &str, result: &'static str) {
         .increment(1);
 }
 
+/// A reload of an instance-wide policy (`segmentation`, `inventory`): `ok`, or `error` (the
+/// old one stays in force).
+pub fn policy_reload(policy: &'static str, result: &'static str) {
+    counter!("wardgate_reloads_total", "policy" => policy, "result" => result).increment(1);
+}
+
 /// Break-glass grants in force per route and rule (`*` = the whole route): +1 on a grant, -1 when
 /// it ends or expires.
 pub fn break_glass_active(route: &str, rule: &str, delta: f64) {
