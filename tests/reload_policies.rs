@@ -191,7 +191,11 @@ fn a_changed_segmentation_policy_and_inventory_take_effect_without_restart_and_a
     // Before: the EHR's connection (kept open across the reloads) is admitted, the station's not.
     let mut held = connect_from(EHR, route);
     assert!(order_on(&mut held).contains("MSA|AA"));
-    assert_eq!(order_from(STATION, route), "", "no flow lets the station in yet");
+    assert_eq!(
+        order_from(STATION, route),
+        "",
+        "no flow lets the station in yet"
+    );
     assert_eq!(gateway.received().len(), 1);
 
     // The station and its flow are added to the files; no signal: the change is noticed.

@@ -565,10 +565,7 @@ impl LearnedInventory {
         let mut state = self.lock();
         for d in state.devices.values_mut() {
             // An entry found by certificate or AE title at first sight is kept while it exists.
-            let kept = d
-                .approved
-                .take()
-                .filter(|id| approved.device(id).is_some());
+            let kept = d.approved.take().filter(|id| approved.device(id).is_some());
             d.approved = approved_for_key(&approved, d).or(kept);
         }
         state.dirty = true;
