@@ -105,7 +105,10 @@ impl Watch {
 
 /// Compile `item`'s file and, if it differs from the one in force, swap it in.
 fn reload(item: &mut Item, site: &Site, audit: &AuditLog) -> Result<()> {
-    let old = item.digest.clone().unwrap_or_else(|| "(unknown)".to_owned());
+    let old = item
+        .digest
+        .clone()
+        .unwrap_or_else(|| "(unknown)".to_owned());
     match item.kind {
         Kind::Inventory => {
             let (inventory, digest) = compile_approved(&item.path)?;
