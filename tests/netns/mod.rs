@@ -91,7 +91,7 @@ static RUN: AtomicUsize = AtomicUsize::new(0);
 /// network namespaces are not available.
 pub fn topology(tag: &str) -> Option<Topology> {
     if !is_root() {
-        eprintln!("SKIPPED: transparent_netns needs root to create network namespaces");
+        eprintln!("SKIPPED: this test needs root to create network namespaces");
         return None;
     }
     // Unique per process and per test, so parallel runs never share a namespace.
@@ -114,7 +114,7 @@ pub fn topology(tag: &str) -> Option<Topology> {
         Ok(o) if o.status.success() => {}
         Ok(o) => {
             eprintln!(
-                "SKIPPED: transparent_netns: `ip netns add` failed: {}",
+                "SKIPPED: `ip netns add` failed: {}",
                 String::from_utf8_lossy(&o.stderr).trim()
             );
             // Nothing was created; do not try to delete what is not ours.
@@ -124,7 +124,7 @@ pub fn topology(tag: &str) -> Option<Topology> {
             return None;
         }
         Err(e) => {
-            eprintln!("SKIPPED: transparent_netns: cannot run `ip` (iproute2): {e}");
+            eprintln!("SKIPPED: cannot run `ip` (iproute2): {e}");
             topo.ehr.clear();
             topo.router.clear();
             topo.pump.clear();
