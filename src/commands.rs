@@ -292,7 +292,7 @@ pub async fn run(config: Option<PathBuf>) -> Result<ExitCode> {
     let readiness = wardgate_proxy::admin::Readiness::default();
     readiness.watch_audit(audit.clone());
     let specs = route_specs(&config)?;
-    let proxy = Proxy::bind(specs, audit).await?;
+    let proxy = Proxy::bind(specs, audit.clone()).await?;
     proxy
         .routes()
         .iter()
@@ -335,7 +335,8 @@ pub async fn run(config: Option<PathBuf>) -> Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("admin endpoint on {}: {e}", admin.listen))?;
         tracing::info!(%at, "admin endpoint: http://{at}/metrics, /healthz, /readyz");
     }
-    let reloader = tokio::spawn(reload_loop(config.clone(), proxy.routes()));
+    let policies = crate::site_reload::Watch::new(&config, site.clone(), audit);
+    let reloader = tokio::spawn(reload_loop(config.clone(), proxy.routes(), policies));
     readiness.set(true);
     let not_ready = readiness.clone();
     proxy
@@ -356,7 +357,7 @@ pub async fn run(config: Option<PathBuf>) -> Result<ExitCode> {
 const RULE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Newest modification time among a route's rule files (and what they include).
-fn rules_mtime(paths: &[PathBuf]) -> Option<std::time::SystemTime> {
+pub(crate) fn rules_mtime(paths: &[PathBuf]) -> Option<std::time::SystemTime> {
     let files = load_rule_files(
         &paths
             .iter()
@@ -371,9 +372,14 @@ fn rules_mtime(paths: &[PathBuf]) -> Option<std::time::SystemTime> {
         .max()
 }
 
-/// Recompile every route's rules on SIGHUP or when a rule file changes. A set with any error is
-/// not used: the old one stays in force, and every problem is logged with file:line:column.
-async fn reload_loop(config: Config, routes: Vec<Arc<wardgate_proxy::Route>>) {
+/// Recompile every route's rules, the approved inventory and the segmentation policy on SIGHUP
+/// or when one of their files changes. A set with any error is not used: the old one stays in
+/// force, and every problem is logged with file:line:column.
+async fn reload_loop(
+    config: Config,
+    routes: Vec<Arc<wardgate_proxy::Route>>,
+    mut policies: crate::site_reload::Watch,
+) {
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut seen: Vec<Option<std::time::SystemTime>> = config
@@ -398,6 +404,7 @@ async fn reload_loop(config: Config, routes: Vec<Arc<wardgate_proxy::Route>>) {
             _ = signalled => true,
             _ = tick.tick() => false,
         };
+        policies.check(forced);
         for (i, rc) in config.routes.iter().enumerate() {
             let now = rules_mtime(&rc.rules);
             if !forced && now == seen.get(i).copied().flatten() {

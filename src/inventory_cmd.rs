@@ -35,24 +35,24 @@ pub fn build_site(config: &Config) -> Result<Arc<Site>> {
         Err(e) => tracing::error!(error = %e, "inventory state file ignored, starting empty"),
     }
     let segmentation = match &config.segmentation {
-        Some(s) => {
-            let set = crate::commands::rule_sources(std::slice::from_ref(&s.policy))
-                .and_then(|src| wardgate_rules::compile(&src).map_err(|d| anyhow::anyhow!("{d}")))
-                .with_context(|| format!("[segmentation] policy = {}", s.policy.display()))?;
-            if set.segmentation.flows.is_empty() {
-                bail!(
-                    "[segmentation] policy = {}: defines no [[flow]], so every connection would be refused",
-                    s.policy.display()
-                );
-            }
-            Some(Arc::new(set))
-        }
+        Some(s) => Some(compile_segmentation(&s.policy)?),
         None => None,
     };
-    Ok(Arc::new(Site {
-        inventory: Some(learned),
-        segmentation,
-    }))
+    Ok(Arc::new(Site::new(Some(learned), segmentation)))
+}
+
+/// Compile a segmentation policy (and what it includes); one without a `[[flow]]` is an error.
+pub fn compile_segmentation(policy: &Path) -> Result<wardgate_rules::RuleSet> {
+    let set = crate::commands::rule_sources(&[policy.to_path_buf()])
+        .and_then(|src| wardgate_rules::compile(&src).map_err(|d| anyhow::anyhow!("{d}")))
+        .with_context(|| format!("[segmentation] policy = {}", policy.display()))?;
+    if set.segmentation.flows.is_empty() {
+        bail!(
+            "[segmentation] policy = {}: defines no [[flow]], so every connection would be refused",
+            policy.display()
+        );
+    }
+    Ok(set)
 }
 
 /// For `wardgate check`: the approved inventory and the segmentation policy compile (the state

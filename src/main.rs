@@ -8,6 +8,7 @@ mod defaults;
 mod demo;
 mod inventory_cmd;
 mod replay_cmd;
+mod site_reload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -192,10 +192,10 @@ async fn a_full_disk_makes_a_fail_closed_route_refuse_and_a_fail_open_route_forw
     assert!(!out.status.success(), "echoscu passed: {}", out.text());
     let metrics = get(admin, "/metrics").await;
     for want in [
-        r#"wardgate_messages_total{route="pacs",direction="inbound",verdict="audit-unavailable"} 1"#,
+        r#"wardgate_messages_total{route="pacs",protocol="dicom",direction="inbound",verdict="audit-unavailable"} 1"#,
         r#"wardgate_audit_write_failures_total{route="closed"}"#,
         r#"wardgate_audit_write_failures_total{route="open"}"#,
-        r#"wardgate_messages_total{route="closed",direction="inbound",verdict="audit-unavailable"} 1"#,
+        r#"wardgate_messages_total{route="closed",protocol="hl7",direction="inbound",verdict="audit-unavailable"} 1"#,
     ] {
         assert!(metrics.contains(want), "missing {want}\n{metrics}");
     }

@@ -64,13 +64,20 @@ fn declared_metrics() -> BTreeMap<String, Declared> {
                     })
                     .collect();
                 if let Some((_, name)) = literals.first() {
-                    let labels = literals
+                    let labels: Vec<String> = literals
                         .iter()
                         .skip(1)
                         .filter(|(close, _)| args[close + 1..].trim_start().starts_with("=>"))
                         .map(|(_, l)| (*l).to_owned())
                         .collect();
-                    out.insert((*name).to_owned(), Declared { kind, labels });
+                    // A metric recorded in several places has the labels of all of them.
+                    out.entry((*name).to_owned())
+                        .or_insert_with(|| Declared {
+                            kind,
+                            labels: BTreeSet::new(),
+                        })
+                        .labels
+                        .extend(labels);
                 }
                 rest = &rest[end..];
             }

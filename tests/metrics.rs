@@ -40,8 +40,10 @@ async fn verdicts_rules_and_connections_are_exported() {
         let _ = anonymous.recv(REPLY).await;
     }
     let wanted = [
-        r#"wardgate_messages_total{route="pcd03",direction="inbound",verdict="allow"} 1"#,
-        r#"wardgate_messages_total{route="pcd03",direction="inbound",verdict="deny"} 1"#,
+        r#"wardgate_messages_total{route="pcd03",protocol="hl7",direction="inbound",verdict="allow"} 1"#,
+        r#"wardgate_messages_total{route="pcd03",protocol="hl7",direction="inbound",verdict="deny"} 1"#,
+        r#"wardgate_bytes_total{route="pcd03",protocol="hl7",direction="inbound"} "#,
+        r#"wardgate_bytes_total{route="pcd03",protocol="hl7",direction="outbound"} "#,
         r#"wardgate_rule_verdicts_total{route="pcd03",rule="pcd03-from-bcma",verdict="deny"} 1"#,
         r#"wardgate_refusals_total{route="pcd03",reason="9024"} 1"#,
         r#"wardgate_open_connections{route="pcd03"} 1"#,

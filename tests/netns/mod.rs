@@ -91,7 +91,7 @@ static RUN: AtomicUsize = AtomicUsize::new(0);
 /// network namespaces are not available.
 pub fn topology(tag: &str) -> Option<Topology> {
     if !is_root() {
-        eprintln!("SKIPPED: transparent_netns needs root to create network namespaces");
+        eprintln!("SKIPPED: this test needs root to create network namespaces");
         return None;
     }
     // Unique per process and per test, so parallel runs never share a namespace.
@@ -114,7 +114,7 @@ pub fn topology(tag: &str) -> Option<Topology> {
         Ok(o) if o.status.success() => {}
         Ok(o) => {
             eprintln!(
-                "SKIPPED: transparent_netns: `ip netns add` failed: {}",
+                "SKIPPED: `ip netns add` failed: {}",
                 String::from_utf8_lossy(&o.stderr).trim()
             );
             // Nothing was created; do not try to delete what is not ours.
@@ -124,7 +124,7 @@ pub fn topology(tag: &str) -> Option<Topology> {
             return None;
         }
         Err(e) => {
-            eprintln!("SKIPPED: transparent_netns: cannot run `ip` (iproute2): {e}");
+            eprintln!("SKIPPED: cannot run `ip` (iproute2): {e}");
             topo.ehr.clear();
             topo.router.clear();
             topo.pump.clear();
@@ -254,4 +254,67 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// A shipped nftables example from deploy/ with some of its `define`s set to a test's networks
+/// and ports (each must be defined there): the test runs the very rules operators are given.
+pub fn deploy_example(name: &str, values: &[(&str, String)]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy")
+        .join(name);
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut replaced = 0;
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let define = match (words.next(), words.next()) {
+            (Some("define"), Some(name)) => values.iter().find(|(n, _)| *n == name),
+            _ => None,
+        };
+        match define {
+            Some((name, value)) => {
+                out.push_str(&format!("define {name} = {value}\n"));
+                replaced += 1;
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    assert_eq!(replaced, values.len(), "deploy/{name} defines {values:?}");
+    out
+}
+
+/// Run `serve` on a thread of its own inside namespace `ns`, on a runtime of its own. `serve`
+/// gets a ready signal to send once it listens (waited for here, at most [`BOUND`]) and the stop
+/// signal (the returned sender, used or dropped), after which it must end; its result comes on
+/// the returned receiver.
+pub fn serve_in<T, F, Fut>(
+    ns: &str,
+    serve: F,
+) -> (tokio::sync::oneshot::Sender<()>, mpsc::Receiver<T>)
+where
+    T: Send + 'static,
+    F: FnOnce(mpsc::Sender<()>, tokio::sync::oneshot::Receiver<()>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+{
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (done_tx, done) = mpsc::channel();
+    let (ready_tx, ready) = mpsc::channel();
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).expect("namespace file");
+        rustix::thread::move_into_link_name_space(
+            file.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .expect("setns into the test namespace");
+        let result = runtime().block_on(serve(ready_tx, stop_rx));
+        let _ = done_tx.send(result);
+    });
+    ready
+        .recv_timeout(BOUND)
+        .expect("the server starts in its namespace");
+    (stop_tx, done)
 }

@@ -459,7 +459,7 @@ impl Driver {
                 control_id: &control_id,
             },
         );
-        telemetry::message(self.route.name(), "inbound", rec.verdict, rec.bytes);
+        telemetry::message(&self.route, "inbound", rec.verdict, rec.bytes);
         self.route.audit(rec);
         send(&mut self.client, &wrap(&nack))
             .await
@@ -527,7 +527,7 @@ impl Driver {
         match self.write_upstream(bytes).await {
             Ok(()) => {
                 rec.forwarded = true;
-                telemetry::message(self.route.name(), "inbound", rec.verdict, rec.bytes);
+                telemetry::message(&self.route, "inbound", rec.verdict, rec.bytes);
                 if !matches!(ahead, Ahead::Written) {
                     self.route.audit(rec);
                 }
@@ -683,7 +683,7 @@ impl Driver {
             }
         };
         rec.forwarded = forward;
-        telemetry::message(route.name(), "outbound", rec.verdict, rec.bytes);
+        telemetry::message(&route, "outbound", rec.verdict, rec.bytes);
         route.audit(rec);
         if forward {
             send(&mut self.client, &frame.bytes)

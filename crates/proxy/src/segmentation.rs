@@ -41,7 +41,7 @@ fn protocol_of(p: RouteProtocol) -> Protocol {
 /// connection proceeds anyway (and the report says so).
 pub fn admit(route: &Route, target: &Intercepted) -> bool {
     let client = target.client;
-    let Some(policy) = route.site().and_then(|s| s.segmentation.as_ref()) else {
+    let Some(policy) = route.site().and_then(|s| s.segmentation()) else {
         return true;
     };
     let connection = Connection {
@@ -62,6 +62,7 @@ pub fn admit(route: &Route, target: &Intercepted) -> bool {
     tracing::warn!(route = %route.name(), %client, destination = %connection.destination, enforced, reason = %denial.reason, "segmentation: connection not allowed");
     route.audit(AuditRecord {
         peer: client.to_string(),
+        original_dst: target.original_dst.map(|a| a.to_string()),
         direction: "inbound",
         verdict: if enforced {
             "segmentation"

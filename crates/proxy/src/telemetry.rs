@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use metrics::{counter, gauge, histogram};
 
+use crate::config::RouteProtocol;
+use crate::route::Route;
+
 /// Start the admin endpoint (`/metrics`, `/healthz`, `/readyz`, the latter always ready) on
 /// `addr` and install the process-wide recorder. Must run inside the tokio runtime. Fails if a
 /// recorder is already installed.
@@ -14,17 +17,27 @@ pub async fn install_prometheus(addr: SocketAddr) -> Result<SocketAddr, String> 
     crate::admin::start(addr, ready, None).await
 }
 
+/// The `protocol` label of a route's traffic.
+fn protocol(route: &Route) -> &'static str {
+    match route.config.protocol {
+        RouteProtocol::Hl7 => "hl7",
+        RouteProtocol::Pump => "pump",
+        RouteProtocol::Dicom => "dicom",
+    }
+}
+
 /// A message judged on a route.
-pub fn message(route: &str, direction: &'static str, verdict: &'static str, bytes: usize) {
-    counter!("wardgate_messages_total", "route" => route.to_owned(), "direction" => direction, "verdict" => verdict)
+pub fn message(route: &Route, direction: &'static str, verdict: &'static str, bytes: usize) {
+    let protocol = protocol(route);
+    counter!("wardgate_messages_total", "route" => route.name().to_owned(), "protocol" => protocol, "direction" => direction, "verdict" => verdict)
         .increment(1);
-    counter!("wardgate_bytes_total", "route" => route.to_owned(), "direction" => direction)
+    counter!("wardgate_bytes_total", "route" => route.name().to_owned(), "protocol" => protocol, "direction" => direction)
         .increment(bytes as u64);
 }
 
 /// Bytes passed on a route outside a judged message (DICOM data-set fragments streamed through).
-pub fn bytes(route: &str, direction: &'static str, bytes: usize) {
-    counter!("wardgate_bytes_total", "route" => route.to_owned(), "direction" => direction)
+pub fn bytes(route: &Route, direction: &'static str, bytes: usize) {
+    counter!("wardgate_bytes_total", "route" => route.name().to_owned(), "protocol" => protocol(route), "direction" => direction)
         .increment(bytes as u64);
 }
 
@@ -97,6 +110,12 @@ pub fn audit_failure(route: &str) {
 pub fn reload(route: &str, result: &'static str) {
     counter!("wardgate_reloads_total", "route" => route.to_owned(), "result" => result)
         .increment(1);
+}
+
+/// A reload of an instance-wide policy (`segmentation`, `inventory`): `ok`, or `error` (the
+/// old one stays in force).
+pub fn policy_reload(policy: &'static str, result: &'static str) {
+    counter!("wardgate_reloads_total", "policy" => policy, "result" => result).increment(1);
 }
 
 /// Break-glass grants in force per route and rule (`*` = the whole route): +1 on a grant, -1 when

@@ -79,7 +79,7 @@ impl Driver {
                     self.abort_both(AbortReason::NOT_SPECIFIED, reason).await;
                     return Err(Close::Abort);
                 }
-                telemetry::bytes(self.route.name(), "outbound", pdu.bytes.len());
+                telemetry::bytes(&self.route, "outbound", pdu.bytes.len());
                 self.write_client(&pdu.bytes).await?;
                 self.flush_replies().await
             }
@@ -136,7 +136,7 @@ impl Driver {
                     ac.presentation_contexts.len()
                 ));
                 rec.forwarded = true;
-                telemetry::message(route.name(), "outbound", "allow", 0);
+                telemetry::message(&route, "outbound", "allow", 0);
                 route.audit(rec);
                 self.write_client(bytes).await
             }
@@ -149,7 +149,7 @@ impl Driver {
                 ));
                 telemetry::rule_verdict(route.name(), &denial.rule, "deny");
                 telemetry::refusal(route.name(), "associate-ac".into());
-                telemetry::message(route.name(), "outbound", "deny", 0);
+                telemetry::message(&route, "outbound", "deny", 0);
                 route.audit(rec);
                 self.abort_both(AbortReason::NOT_SPECIFIED, AbortReason::NOT_SPECIFIED)
                     .await;
@@ -212,7 +212,7 @@ impl Driver {
         if !cmd.command_field.is_response() {
             rec.reason = Some("a request from the acceptor: passed without judgement".into());
         }
-        telemetry::message(self.route.name(), "outbound", "allow", 0);
+        telemetry::message(&self.route, "outbound", "allow", 0);
         self.route.audit(rec);
     }
 

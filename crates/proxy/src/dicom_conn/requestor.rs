@@ -153,7 +153,7 @@ impl Driver {
                 rec.code = Some(u16::from(reason));
                 telemetry::rule_verdict(route.name(), &denial.rule, "deny");
                 telemetry::refusal(route.name(), format!("associate-rj-{reason}"));
-                telemetry::message(route.name(), "inbound", "deny", rec.bytes);
+                telemetry::message(&route, "inbound", "deny", rec.bytes);
                 route.audit(rec);
                 let rj = build_associate_rj(
                     RejectResult::PERMANENT,
@@ -191,7 +191,7 @@ impl Driver {
                                 "the audit log cannot be written; A-ASSOCIATE-RJ (transient) sent"
                                     .into(),
                             );
-                            telemetry::message(route.name(), "inbound", rec.verdict, rec.bytes);
+                            telemetry::message(&route, "inbound", rec.verdict, rec.bytes);
                             route.audit(rec);
                             let rj = build_associate_rj(
                                 RejectResult::TRANSIENT,
@@ -205,7 +205,7 @@ impl Driver {
                             io,
                             inbox: super::inbox::new_inbox(cfg.limits.max_pdu_bytes),
                         });
-                        telemetry::message(route.name(), "inbound", rec.verdict, rec.bytes);
+                        telemetry::message(&route, "inbound", rec.verdict, rec.bytes);
                         self.awaiting = Some((tokio::time::Instant::now(), "A-ASSOCIATE-AC"));
                         self.write_upstream(bytes).await
                     }
@@ -377,7 +377,7 @@ impl Driver {
                 rec.reason = Some(format!("{}; association aborted", denial.reason));
                 telemetry::refusal(route.name(), "dimse-abort".into());
                 telemetry::rule_verdict(route.name(), &denial.rule, "deny");
-                telemetry::message(route.name(), "inbound", "deny", 0);
+                telemetry::message(&route, "inbound", "deny", 0);
                 route.audit(rec);
                 return Err(Halt {
                     reason: AbortReason::NOT_SPECIFIED,
@@ -387,16 +387,11 @@ impl Driver {
         if let Some(rule) = &rec.rule {
             telemetry::rule_verdict(route.name(), rule, rec.verdict);
         }
-        telemetry::message(route.name(), "inbound", rec.verdict, 0);
+        telemetry::message(&route, "inbound", rec.verdict, 0);
         // The command's line is written before its PDU goes on; if it cannot be (DICOM routes
         // are fail-closed), nothing of it is forwarded and the association is aborted.
         if route.try_audit(rec).is_err() && fate == Fate::Forward {
-            telemetry::message(
-                route.name(),
-                "inbound",
-                crate::audit_gate::AUDIT_UNAVAILABLE,
-                0,
-            );
+            telemetry::message(&route, "inbound", crate::audit_gate::AUDIT_UNAVAILABLE, 0);
             return Err(halt);
         }
         self.inbound.on_command(&cmd, fate);
@@ -419,7 +414,7 @@ impl Driver {
             let out = match &ready {
                 Ready::Original(b) | Ready::Rebuilt(b) => b,
             };
-            telemetry::bytes(self.route.name(), "inbound", out.len());
+            telemetry::bytes(&self.route, "inbound", out.len());
             self.write_upstream(out).await?;
         }
         self.flush_replies().await

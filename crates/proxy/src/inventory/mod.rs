@@ -80,7 +80,8 @@ struct State {
 /// The learned inventory of one proxy instance, shared by every route.
 pub struct LearnedInventory {
     config: InventoryConfig,
-    approved: Option<Arc<Inventory>>,
+    /// Swapped whole when the approved inventory file is reloaded.
+    approved: arc_swap::ArcSwapOption<Inventory>,
     state: Mutex<State>,
     /// Held while the state file is written: the periodic save and the one at shutdown never
     /// write the temporary file at the same time.
@@ -180,7 +181,7 @@ impl LearnedInventory {
     pub fn new(config: InventoryConfig, approved: Option<Arc<Inventory>>) -> Self {
         LearnedInventory {
             config,
-            approved,
+            approved: arc_swap::ArcSwapOption::new(approved),
             state: Mutex::new(State::default()),
             saving: Mutex::new(()),
         }
@@ -241,10 +242,10 @@ impl LearnedInventory {
         if !fresh {
             return;
         }
-        let Some(approved) = &self.approved else {
+        let Some(approved) = self.approved.load_full() else {
             return;
         };
-        device.approved = approve(approved);
+        device.approved = approve(&approved);
         if device.approved.is_some() {
             return;
         }
@@ -528,7 +529,7 @@ impl LearnedInventory {
         devices.sort_by(|a, b| a.key.cmp(&b.key));
         Snapshot {
             version: STATE_VERSION,
-            approved_inventory: self.approved.is_some(),
+            approved_inventory: self.approved.load().is_some(),
             devices,
             overflow_devices: state.overflow_devices,
         }
@@ -537,6 +538,7 @@ impl LearnedInventory {
     /// Replace what is known by a saved snapshot (at start), within the configured bounds. Saved
     /// devices are not reported as unknown again; their approval is looked up afresh.
     pub fn restore(&self, snapshot: Snapshot) {
+        let approved = self.approved.load_full();
         let mut state = self.lock();
         state.overflow_devices = snapshot.overflow_devices;
         for mut d in snapshot.devices {
@@ -544,11 +546,29 @@ impl LearnedInventory {
                 state.overflow_devices += 1;
                 continue;
             }
-            if let Some(inv) = &self.approved {
+            if let Some(inv) = &approved {
                 d.approved = approved_for_key(inv, &d);
             }
             state.devices.insert(d.key.clone(), d);
         }
+    }
+}
+
+impl LearnedInventory {
+    /// Put a reloaded approved inventory in force. What was learned is kept; each learned
+    /// device's approved entry is looked up afresh, so a device just added to the file shows as
+    /// approved (devices already reported as unknown are not reported again), and one whose
+    /// entry was removed no longer does.
+    pub fn replace_approved(&self, approved: Inventory) {
+        let approved = Arc::new(approved);
+        self.approved.store(Some(approved.clone()));
+        let mut state = self.lock();
+        for d in state.devices.values_mut() {
+            // An entry found by certificate or AE title at first sight is kept while it exists.
+            let kept = d.approved.take().filter(|id| approved.device(id).is_some());
+            d.approved = approved_for_key(&approved, d).or(kept);
+        }
+        state.dirty = true;
     }
 }
 

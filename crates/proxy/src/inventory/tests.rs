@@ -228,3 +228,41 @@ fn the_state_file_round_trips_and_a_corrupt_one_is_an_error_not_a_panic() {
     assert!(err.contains("not a wardgate inventory state file"), "{err}");
     assert!(fresh.snapshot().devices.is_empty());
 }
+
+#[test]
+fn a_reloaded_approved_inventory_keeps_what_was_learned_and_judges_it_afresh() {
+    let (route, lines) = test_route("hl7", "10.20.5.5:2575");
+    let inv = LearnedInventory::new(InventoryConfig::default(), Some(approved()));
+    inv.connection(&route, &peer(&route, "10.20.30.40:1"));
+    inv.connection(&route, &peer(&route, "10.9.9.9:1"));
+    assert_eq!(lines.unknown_devices().len(), 1);
+    // The EHR's entry is gone, the unknown host is now the nurse station.
+    let src = wardgate_rules::RuleSource {
+        name: Arc::from("devices.toml"),
+        text: "[[device]]\nid = \"station\"\nkind = \"workstation\"\naddress = [\"10.9.9.9\"]\n\
+               [[device]]\nid = \"gw\"\nkind = \"pump-gateway\"\naddress = [\"10.20.5.5\"]\n"
+            .into(),
+        dir: None,
+    };
+    let reloaded = wardgate_rules::compile(&[src]).unwrap().inventory;
+    inv.replace_approved(Arc::unwrap_or_clone(reloaded));
+    let snap = inv.snapshot();
+    let approved: Vec<(&str, Option<&str>)> = snap
+        .devices
+        .iter()
+        .map(|d| (d.key.as_str(), d.approved.as_deref()))
+        .collect();
+    assert_eq!(
+        approved,
+        [
+            ("address:10.20.30.40", None),
+            ("address:10.9.9.9", Some("station")),
+        ]
+    );
+    // Known devices are not reported again; a new stranger is, against the new inventory.
+    inv.connection(&route, &peer(&route, "10.20.30.40:2"));
+    inv.connection(&route, &peer(&route, "10.8.8.8:1"));
+    let reports = lines.unknown_devices();
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    assert!(reports[1].contains("10.8.8.8"), "{}", reports[1]);
+}

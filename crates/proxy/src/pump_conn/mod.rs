@@ -411,7 +411,7 @@ impl Driver {
         rec: AuditRecord,
     ) -> Result<(), Close> {
         let nak = build_nak(&ReplyTo::from(h), reason, Some(text));
-        telemetry::message(self.route.name(), "inbound", rec.verdict, rec.bytes);
+        telemetry::message(&self.route, "inbound", rec.verdict, rec.bytes);
         self.route.audit(rec);
         send(&mut self.client, &nak).await.map_err(|_| Close::Abort)
     }
@@ -489,7 +489,7 @@ impl Driver {
         match self.write_upstream(bytes).await {
             Ok(()) => {
                 rec.forwarded = true;
-                telemetry::message(self.route.name(), "inbound", rec.verdict, rec.bytes);
+                telemetry::message(&self.route, "inbound", rec.verdict, rec.bytes);
                 if !matches!(ahead, Ahead::Written) {
                     self.route.audit(rec);
                 }
@@ -522,7 +522,7 @@ impl Driver {
         match self.write_upstream(bytes).await {
             Ok(()) => {
                 rec.forwarded = true;
-                telemetry::message(self.route.name(), "inbound", rec.verdict, rec.bytes);
+                telemetry::message(&self.route, "inbound", rec.verdict, rec.bytes);
                 self.route.audit(rec);
                 Ok(())
             }

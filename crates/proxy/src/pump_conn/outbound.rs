@@ -37,7 +37,7 @@ impl Driver {
             }
         };
         if !forward {
-            telemetry::message(self.route.name(), "inbound", rec.verdict, rec.bytes);
+            telemetry::message(&self.route, "inbound", rec.verdict, rec.bytes);
             self.route.audit(rec);
             return Ok(());
         }
@@ -118,7 +118,7 @@ impl Driver {
             route.with_pump_state(|state| route.rules().observe_pump(&frame, now, state));
         }
         rec.forwarded = forward;
-        telemetry::message(route.name(), "outbound", rec.verdict, rec.bytes);
+        telemetry::message(&route, "outbound", rec.verdict, rec.bytes);
         route.audit(rec);
         if forward {
             send(&mut self.client, &bytes)
