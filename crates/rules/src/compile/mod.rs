@@ -22,6 +22,7 @@ use crate::units::{self, Unit};
 use crate::verdict::{Action, Mode};
 
 mod cases;
+mod dicom;
 mod drug;
 mod pump_policy;
 mod rule;
@@ -177,7 +178,7 @@ pub fn compile(sources: &[RuleSource]) -> Result<RuleSet, Diagnostics> {
         }
         if let Some(d) = get(doc, "dicom") {
             if let Some(t) = as_table(&mut rep, d, "[dicom]") {
-                crate::compile_dicom::compile_dicom_policy(&mut rep, t, &mut set.dicom);
+                dicom::compile_dicom_policy(&mut rep, t, &mut set.dicom);
             }
         }
         if let Some(p) = get(doc, "pump") {

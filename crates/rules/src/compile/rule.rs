@@ -211,7 +211,7 @@ pub(super) fn compile_rule(
             }
         }
     }
-    let dicom = crate::compile_dicom::compile_rule_dicom(rep, t, sp, is_dicom, action_v);
+    let dicom = super::dicom::compile_rule_dicom(rep, t, sp, is_dicom, action_v);
     ok &= dicom.is_some();
     if let (true, Some(v)) = (is_pump || is_dicom, get(t, "sender")) {
         if let DeValue::Table(st) = v.get_ref() {
