@@ -188,6 +188,14 @@ pub(super) fn compile_rule(
             }
         }
     }
+    if let (true, Some(v)) = (is_pump, get(t, "hl7_error")) {
+        rep.error_hint(
+            span(v),
+            "`hl7_error` does not apply to pump rules: a pump refusal is a NAK, which has no ERR-3",
+            "`application_code` still names the refusal (9005, 9014 and 9024 make it a limit-exceeded NAK)",
+        );
+        ok = false;
+    }
     let dicom = super::dicom::compile_rule_dicom(rep, t, sp, is_dicom, action_v);
     ok &= dicom.is_some();
     if let (true, Some(v)) = (is_pump || is_dicom, get(t, "sender")) {

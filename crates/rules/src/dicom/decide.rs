@@ -44,7 +44,7 @@ impl RuleSet {
             let verdict = match rule.action {
                 Action::Allow => Ok(Some(rule.id.clone())),
                 Action::Deny => Err((
-                    rule.denial_for(rule.description.clone()),
+                    dicom_denial(rule.id.clone(), rule.description.clone()),
                     d.reason.unwrap_or(reject_reason::NO_REASON),
                 )),
             };
@@ -232,10 +232,10 @@ impl RuleSet {
                     audit: Vec::new(),
                 }),
                 (Action::Deny, Some(Refuse::Abort)) => CommandDecision::Abort {
-                    denial: rule.denial_for(rule.description.clone()),
+                    denial: dicom_denial(rule.id.clone(), rule.description.clone()),
                 },
                 (Action::Deny, _) => CommandDecision::Refuse {
-                    denial: rule.denial_for(rule.description.clone()),
+                    denial: dicom_denial(rule.id.clone(), rule.description.clone()),
                     status: d.status.unwrap_or(Status::NOT_AUTHORIZED.0),
                 },
             };

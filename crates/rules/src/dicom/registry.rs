@@ -7,7 +7,6 @@ use wardgate_dicom::AssociateRq;
 
 use super::{CALLED_AE_REGISTRY, CALLING_AE_REGISTRY, reject_reason};
 use crate::condition::{AddressCondition, TextCondition};
-use crate::druglib::hl7_error;
 use crate::sender::{Sender, sender_holds};
 use crate::verdict::Denial;
 
@@ -87,11 +86,6 @@ fn describe_sender(sender: &Sender) -> String {
     }
 }
 
-pub(super) fn dicom_denial(rule: &str, reason: String) -> Denial {
-    Denial {
-        rule: Arc::from(rule),
-        reason,
-        hl7_error: hl7_error::APPLICATION_ERROR,
-        application_code: None,
-    }
+pub(super) fn dicom_denial(rule: impl Into<Arc<str>>, reason: String) -> Denial {
+    Denial::outside_hl7(rule, reason, None)
 }

@@ -1,13 +1,10 @@
 //! Evaluating pump commands against the rules, and feeding the pump's answers into the state.
 
-use std::sync::Arc;
-
 use wardgate_pump::{ChannelState, Command, Frame};
 
 use super::state::Program;
 use super::{Channel, MAX_CHANGE_HISTORY, PumpState, concentration, key, weight};
 use crate::breakglass::{Outcome, Overrides};
-use crate::druglib::hl7_error;
 use crate::ruleset::{Protocol, RuleSet};
 use crate::sender::Sender;
 use crate::verdict::{Action, Denial, Mode, Permit, Verdict};
@@ -43,19 +40,22 @@ impl RuleSet {
                 continue;
             }
             let verdict = match rule.action {
-                Action::Deny => Verdict::Deny(rule.denial_for(rule.description.clone())),
+                Action::Deny => Verdict::Deny(Denial::outside_hl7(
+                    rule.id.clone(),
+                    rule.description.clone(),
+                    rule.application_code,
+                )),
                 Action::Allow => match self.pump_checks(rule, frame, now_ms, state) {
                     Ok(alerts) => Verdict::Permit(Permit {
                         rule: Some(rule.id.clone()),
                         alerts,
                         audit: Vec::new(),
                     }),
-                    Err(v) => Verdict::Deny(Denial {
-                        rule: rule.id.clone(),
-                        reason: v.reason,
-                        hl7_error: v.hl7_error,
-                        application_code: v.application_code,
-                    }),
+                    Err(v) => Verdict::Deny(Denial::outside_hl7(
+                        rule.id.clone(),
+                        v.reason,
+                        v.application_code,
+                    )),
                 },
             };
             let verdict = match overrides.set_aside(rule, rule.mode == Mode::Audit, verdict) {
@@ -86,15 +86,14 @@ impl RuleSet {
                 alerts: Vec::new(),
                 audit: Vec::new(),
             }),
-            Action::Deny => Verdict::Deny(Denial {
-                rule: Arc::from("default"),
-                reason: format!(
+            Action::Deny => Verdict::Deny(Denial::outside_hl7(
+                "default",
+                format!(
                     "no rule allows {} from this sender",
                     frame.header.code.name().unwrap_or("this command")
                 ),
-                hl7_error: hl7_error::APPLICATION_ERROR,
-                application_code: None,
-            }),
+                None,
+            )),
         };
         let verdict = overrides.settle_default(default, audit);
         if !verdict.forwards() {
