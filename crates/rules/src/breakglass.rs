@@ -105,16 +105,26 @@ impl RuleSet {
 /// The rule named in a refusal by a `never_override` drug's limits under break-glass.
 pub const PINNED_RULE: &str = "never-override";
 
-fn pinned(v: Violation, drug: &str) -> Denial {
+fn pinned_reason(v: &Violation, drug: &str) -> String {
+    format!(
+        "{} (the limits of {drug} are never_override: they hold under break-glass)",
+        v.reason
+    )
+}
+
+/// An HL7 message's refusal keeps the violation's ERR-3.
+fn pinned_hl7(v: Violation, drug: &str) -> Denial {
     Denial {
         rule: Arc::from(PINNED_RULE),
-        reason: format!(
-            "{} (the limits of {drug} are never_override: they hold under break-glass)",
-            v.reason
-        ),
+        reason: pinned_reason(&v, drug),
         hl7_error: v.hl7_error,
         application_code: v.application_code,
     }
+}
+
+/// A pump command's refusal is a NAK, which has no ERR-3.
+fn pinned_pump(v: Violation, drug: &str) -> Denial {
+    Denial::outside_hl7(PINNED_RULE, pinned_reason(&v, drug), v.application_code)
 }
 
 impl RuleSet {
@@ -140,7 +150,7 @@ impl RuleSet {
             let checked = DoseOrder::from_pcd03(order, orders.care_area.as_deref())
                 .and_then(|o| self.library.check_dose(&o));
             if let Err(v) = checked {
-                return Verdict::Deny(pinned(v, &drug.id));
+                return Verdict::Deny(pinned_hl7(v, &drug.id));
             }
         }
         verdict
@@ -175,7 +185,7 @@ impl RuleSet {
         if !drug.never_override {
             return Ok(());
         }
-        let given = |q, slot| pump::given(q, slot).map_err(|v| pinned(v, &drug.id));
+        let given = |q, slot| pump::given(q, slot).map_err(|v| pinned_pump(v, &drug.id));
         let (bolus, values) = match &frame.command {
             Command::ProgramInfusion(p) => {
                 let mut v = vec![given(&p.rate, Slot::Rate)?, given(&p.vtbi, Slot::Vtbi)?];
@@ -206,6 +216,6 @@ impl RuleSet {
         self.library
             .check_dose(&order)
             .map(|_| ())
-            .map_err(|v| pinned(v, &drug.id))
+            .map_err(|v| pinned_pump(v, &drug.id))
     }
 }

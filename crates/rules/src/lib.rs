@@ -9,7 +9,6 @@
 
 pub mod breakglass;
 mod compile;
-mod compile_dicom;
 mod compile_inventory;
 mod compile_segmentation;
 mod condition;

@@ -170,3 +170,27 @@ matches = "EGH_[A-Z]+"
     assert!(!allowed("XEGH_NORTH"));
     assert!(!allowed("EGH_NORTH2"));
 }
+
+#[test]
+fn an_hl7_error_code_on_a_pump_rule_is_an_error() {
+    let errs = errors(
+        r#"
+[[rule]]
+id = "no-firmware"
+description = "Firmware updates go through biomed only"
+protocol = "pump"
+command = ["FIRMWARE-UPDATE"]
+action = "deny"
+hl7_error = 201
+"#,
+    )
+    .join("\n");
+    assert!(
+        errs.contains("test.toml:8:13: error: `hl7_error` does not apply to pump rules"),
+        "{errs}"
+    );
+    assert!(
+        errs.contains("`application_code` still names the refusal"),
+        "{errs}"
+    );
+}

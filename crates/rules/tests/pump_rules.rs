@@ -223,3 +223,30 @@ fn a_command_the_pump_refuses_leaves_no_trace_in_the_state() {
     rules.observe_pump(&Frame::parse(&ack).unwrap(), 4_500, &mut state);
     assert!(judge(&rules, &mut state, "change-rate-safe", 5_000).forwards());
 }
+
+#[test]
+fn a_pump_deny_rule_names_its_refusal_with_its_application_code() {
+    let rules = compile(&[wardgate_rules::RuleSource {
+        name: "deny.toml".into(),
+        text: r#"
+[[rule]]
+id = "no-new-programs"
+description = "No new infusions are programmed during the library migration"
+protocol = "pump"
+command = ["PROGRAM-INFUSION"]
+action = "deny"
+application_code = 9014
+"#
+        .into(),
+        dir: None,
+    }])
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut state = PumpState::new(16);
+    match judge(&rules, &mut state, "program-heparin-safe", 0) {
+        Verdict::Deny(d) => {
+            assert_eq!(&*d.rule, "no-new-programs");
+            assert_eq!(d.application_code, Some(9014));
+        }
+        v => panic!("expected a refusal, got {v}"),
+    }
+}

@@ -315,12 +315,11 @@ impl Driver {
                 )
             })
             .unwrap_or_else(|| {
-                Verdict::Deny(Denial {
-                    rule: "wardgate".into(),
-                    reason: "the route keeps no pump state".into(),
-                    hl7_error: 207,
-                    application_code: None,
-                })
+                Verdict::Deny(Denial::outside_hl7(
+                    "wardgate",
+                    "the route keeps no pump state".into(),
+                    None,
+                ))
             });
         telemetry::inspection_time(route.name(), started.elapsed());
         if let Some(rule) = verdict.rule() {

@@ -46,15 +46,15 @@ pub(super) fn push_bounded<T>(q: &mut VecDeque<T>, item: T, cap: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     #[test]
     fn limit_denials_map_to_limit_exceeded_and_name_the_rule() {
-        let d = |code| Denial {
-            rule: Arc::from("heparin-max-rate"),
-            reason: "144 mL/h is over the hard maximum".into(),
-            hl7_error: 207,
-            application_code: code,
+        let d = |code| {
+            Denial::outside_hl7(
+                "heparin-max-rate",
+                "144 mL/h is over the hard maximum".into(),
+                code,
+            )
         };
         for code in LIMIT_CODES {
             assert_eq!(denial_nak(&d(Some(code))).0, NakReason::LIMIT_EXCEEDED);

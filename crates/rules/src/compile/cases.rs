@@ -39,7 +39,7 @@ pub(super) fn compile_test(
     };
     let dicom_v = get(t, "dicom");
     let dicom_expect = match (dicom_v, get(t, "expect")) {
-        (Some(_), Some(e)) => crate::compile_dicom::dicom_expect(rep, e),
+        (Some(_), Some(e)) => super::dicom::dicom_expect(rep, e),
         _ => None,
     };
     if dicom_v.is_none() {
@@ -84,7 +84,7 @@ pub(super) fn compile_test(
                 None
             } else {
                 dicom_v
-                    .and_then(|v| crate::compile_dicom::compile_dicom_test(rep, t, v, dicom_expect))
+                    .and_then(|v| super::dicom::compile_dicom_test(rep, t, v, dicom_expect))
                     .map(|d| TestMessage::Dicom(Box::new(d)))
             }
         }

@@ -22,15 +22,21 @@ use crate::units::{self, Unit};
 use crate::verdict::{Action, Mode};
 
 mod cases;
+mod condition;
+mod dicom;
 mod drug;
 mod pump_policy;
 mod rule;
+mod sender;
 
 use cases::*;
+pub(crate) use condition::compile_condition;
+use condition::*;
 use drug::*;
 use pump_policy::*;
 use rule::*;
-pub(crate) use rule::{SenderConds, compile_condition, read_sender};
+use sender::*;
+pub(crate) use sender::{SenderConds, read_sender};
 
 /// One rule file's text and where it came from.
 #[derive(Debug, Clone)]
@@ -177,7 +183,7 @@ pub fn compile(sources: &[RuleSource]) -> Result<RuleSet, Diagnostics> {
         }
         if let Some(d) = get(doc, "dicom") {
             if let Some(t) = as_table(&mut rep, d, "[dicom]") {
-                crate::compile_dicom::compile_dicom_policy(&mut rep, t, &mut set.dicom);
+                dicom::compile_dicom_policy(&mut rep, t, &mut set.dicom);
             }
         }
         if let Some(p) = get(doc, "pump") {

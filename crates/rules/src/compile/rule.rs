@@ -25,29 +25,6 @@ pub(super) const RULE_KEYS: &[&str] = &[
 
 pub(super) const RULE_PUMP_KEYS: &[&str] = &["devices", "channels"];
 
-pub(super) const SENDER_KEYS: &[&str] = &[
-    "cert_cn",
-    "cert_san",
-    "address",
-    "sending_application",
-    "sending_facility",
-    "device_known",
-    "device",
-    "device_group",
-    "device_kind",
-];
-
-pub(super) const CONDITION_KEYS: &[&str] = &[
-    "equals",
-    "not_equals",
-    "one_of",
-    "not_one_of",
-    "matches",
-    "exists",
-    "min",
-    "max",
-];
-
 pub(super) fn compile_rule(
     rep: &mut Reporter<'_>,
     source: &RuleSource,
@@ -211,7 +188,15 @@ pub(super) fn compile_rule(
             }
         }
     }
-    let dicom = crate::compile_dicom::compile_rule_dicom(rep, t, sp, is_dicom, action_v);
+    if let (true, Some(v)) = (is_pump, get(t, "hl7_error")) {
+        rep.error_hint(
+            span(v),
+            "`hl7_error` does not apply to pump rules: a pump refusal is a NAK, which has no ERR-3",
+            "`application_code` still names the refusal (9005, 9014 and 9024 make it a limit-exceeded NAK)",
+        );
+        ok = false;
+    }
+    let dicom = super::dicom::compile_rule_dicom(rep, t, sp, is_dicom, action_v);
     ok &= dicom.is_some();
     if let (true, Some(v)) = (is_pump || is_dicom, get(t, "sender")) {
         if let DeValue::Table(st) = v.get_ref() {
@@ -407,205 +392,4 @@ pub(super) fn parse_message_type(m: &str) -> Option<MessageType> {
         code: code.to_owned(),
         trigger,
     })
-}
-
-/// Sender conditions as compiled from a table.
-#[derive(Default)]
-pub(crate) struct SenderConds {
-    pub(crate) cert_cn: Option<TextCondition>,
-    pub(crate) cert_san: Option<TextCondition>,
-    pub(crate) address: Option<AddressCondition>,
-    pub(crate) sending_application: Option<TextCondition>,
-    pub(crate) sending_facility: Option<TextCondition>,
-    /// `device_known`, `device`, `device_group`, `device_kind` (rules only).
-    pub(crate) device: Option<crate::inventory::DeviceCondition>,
-}
-
-pub(super) fn compile_sender(
-    rep: &mut Reporter<'_>,
-    t: &DeTable<'_>,
-    out: &mut SenderConds,
-) -> bool {
-    check_keys(rep, t, SENDER_KEYS, "[rule.sender]");
-    read_sender(rep, t, out, "sender")
-}
-
-/// The sender keys of a table (unknown keys are the caller's to check); `prefix` names the
-/// table in messages (`sender.address`).
-pub(crate) fn read_sender(
-    rep: &mut Reporter<'_>,
-    t: &DeTable<'_>,
-    out: &mut SenderConds,
-    prefix: &str,
-) -> bool {
-    let mut ok = true;
-    for (key, ignore_case) in [
-        ("cert_cn", true),
-        ("cert_san", true),
-        ("sending_application", false),
-        ("sending_facility", false),
-    ] {
-        let Some(v) = get(t, key) else { continue };
-        let what = format!("`{prefix}.{key}`");
-        let cond = match v.get_ref() {
-            DeValue::Table(ct) => compile_condition(rep, ct, &span(v), ignore_case, &what),
-            _ => string_list(rep, v, &what).map(|list| {
-                TextCondition::one_of(
-                    list.into_iter()
-                        .map(|(s, _)| s.as_bytes().to_vec())
-                        .collect(),
-                    ignore_case,
-                )
-            }),
-        };
-        let Some(cond) = cond else {
-            ok = false;
-            continue;
-        };
-        let slot = match key {
-            "cert_cn" => &mut out.cert_cn,
-            "cert_san" => &mut out.cert_san,
-            "sending_application" => &mut out.sending_application,
-            _ => &mut out.sending_facility,
-        };
-        *slot = Some(cond);
-    }
-    if let Some(v) = get(t, "address") {
-        let mut cond = AddressCondition::default();
-        let (pos, neg) = match v.get_ref() {
-            DeValue::Table(at) => {
-                check_keys(
-                    rep,
-                    at,
-                    &["one_of", "not_one_of"],
-                    &format!("`{prefix}.address`"),
-                );
-                (get(at, "one_of"), get(at, "not_one_of"))
-            }
-            _ => (Some(v), None),
-        };
-        for (src, slot) in [(pos, &mut cond.one_of), (neg, &mut cond.not_one_of)] {
-            let Some(src) = src else { continue };
-            let mut nets = Vec::new();
-            for (text, s) in
-                string_list(rep, src, &format!("`{prefix}.address`")).unwrap_or_default()
-            {
-                match parse_net(text) {
-                    Some(n) => nets.push(n),
-                    None => {
-                        rep.error_hint(
-                            s,
-                            format!("`{text}` is not an IP address or CIDR network"),
-                            "write e.g. \"10.20.0.0/16\" or \"10.20.1.5\"",
-                        );
-                        ok = false;
-                    }
-                }
-            }
-            *slot = Some(nets);
-        }
-        if cond.one_of.is_none() && cond.not_one_of.is_none() {
-            rep.error(
-                span(v),
-                format!("`{prefix}.address` needs `one_of` or `not_one_of`"),
-            );
-            ok = false;
-        }
-        out.address = Some(cond);
-    }
-    ok
-}
-
-pub(super) fn parse_net(text: &str) -> Option<IpNet> {
-    text.parse::<IpNet>()
-        .ok()
-        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
-}
-
-pub(crate) fn compile_condition(
-    rep: &mut Reporter<'_>,
-    t: &DeTable<'_>,
-    sp: &Range<usize>,
-    ignore_case: bool,
-    what: &str,
-) -> Option<TextCondition> {
-    if what != "[[rule.field]]" {
-        check_keys(rep, t, CONDITION_KEYS, what);
-    }
-    let mut ok = true;
-    let mut c = TextCondition {
-        ignore_case,
-        ..TextCondition::default()
-    };
-    let mut any = false;
-    if let Some(v) = get(t, "equals") {
-        any = true;
-        c.equals = as_str(rep, v, "`equals`").map(|s| s.as_bytes().to_vec());
-        ok &= c.equals.is_some();
-    }
-    if let Some(v) = get(t, "not_equals") {
-        any = true;
-        c.not_equals = as_str(rep, v, "`not_equals`").map(|s| s.as_bytes().to_vec());
-        ok &= c.not_equals.is_some();
-    }
-    for (key, slot) in [("one_of", &mut c.one_of), ("not_one_of", &mut c.not_one_of)] {
-        if let Some(v) = get(t, key) {
-            any = true;
-            *slot = string_list(rep, v, &format!("`{key}`"))
-                .map(|l| l.into_iter().map(|(s, _)| s.as_bytes().to_vec()).collect());
-            ok &= slot.is_some();
-        }
-    }
-    if let Some(v) = get(t, "matches") {
-        any = true;
-        if let Some(re) = as_str(rep, v, "`matches`") {
-            // Anchored on both ends so `matches = "EGH"` cannot be misread as "contains EGH".
-            match RegexBuilder::new(&format!("^(?:{re})$"))
-                .size_limit(MAX_REGEX_SIZE)
-                .build()
-            {
-                Ok(r) => c.matches = Some(r),
-                Err(e) => {
-                    rep.error(
-                        span(v),
-                        format!("`matches` is not a valid regular expression: {e}"),
-                    );
-                    ok = false;
-                }
-            }
-        } else {
-            ok = false;
-        }
-    }
-    if let Some(v) = get(t, "exists") {
-        any = true;
-        c.exists = as_bool(rep, v, "`exists`");
-        ok &= c.exists.is_some();
-    }
-    for (key, slot) in [("min", &mut c.min), ("max", &mut c.max)] {
-        if let Some(v) = get(t, key) {
-            any = true;
-            *slot = as_number(rep, v, &format!("`{key}`"));
-            ok &= slot.is_some();
-        }
-    }
-    if let (Some(min), Some(max)) = (c.min, c.max) {
-        if min > max {
-            rep.error_hint(
-                sp.clone(),
-                format!("min {min} is greater than max {max}: nothing can match"),
-                "swap them",
-            );
-            ok = false;
-        }
-    }
-    if !any {
-        rep.error_hint(
-            sp.clone(),
-            format!("{what} has no condition"),
-            format!("add one of: {}", CONDITION_KEYS.join(", ")),
-        );
-        ok = false;
-    }
-    ok.then_some(c)
 }
