@@ -305,6 +305,8 @@ pub struct DicomBed {
     pub dir: tempfile::TempDir,
     pub proxy: SocketAddr,
     pub audit: SharedBuffer,
+    /// The running route (e.g. for break-glass grants).
+    pub routes: Vec<Arc<wardgate_proxy::Route>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     running: Option<tokio::task::JoinHandle<()>>,
 }
@@ -353,6 +355,7 @@ impl DicomBed {
         .await
         .expect("proxy binds");
         let addr = proxy.local_addrs()[0].1;
+        let routes = proxy.routes();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let running = tokio::spawn(proxy.run(async {
             let _ = rx.await;
@@ -362,6 +365,7 @@ impl DicomBed {
             dir,
             proxy: addr,
             audit,
+            routes,
             stop: Some(tx),
             running: Some(running),
         }

@@ -16,7 +16,6 @@ use wardgate_rules::{OverrideRefused, Overrides};
 
 use crate::audit::AuditRecord;
 use crate::clock::{self, Clock, SystemClock};
-use crate::config::RouteProtocol;
 use crate::route::Route;
 use crate::telemetry;
 
@@ -208,9 +207,6 @@ pub enum BreakGlassError {
     /// No route by that name.
     #[error("no route `{0}`")]
     UnknownRoute(String),
-    /// The route's protocol does not support break-glass.
-    #[error("route `{0}`: break-glass is not supported on DICOM routes")]
-    Unsupported(String),
     /// Longer than the configured maximum, or zero.
     #[error(
         "duration {asked:?} is not allowed: it must be more than zero and at most {max:?} ([admin] break_glass_max)"
@@ -294,9 +290,6 @@ impl BreakGlass {
     /// Grant break-glass as asked by `req` from the admin client at `peer`.
     pub fn activate(&self, req: Request, peer: &str) -> Result<Grant, BreakGlassError> {
         let route = self.route(&req.route)?;
-        if route.config.protocol == RouteProtocol::Dicom {
-            return Err(BreakGlassError::Unsupported(req.route));
-        }
         if req.duration.is_zero() || req.duration > self.max {
             return Err(BreakGlassError::Duration {
                 asked: req.duration,

@@ -123,8 +123,10 @@ impl Driver {
             .iter()
             .filter(|c| c.result.is_accepted())
             .count();
+        let glass = crate::breakglass::in_force(&route);
+        rec.break_glass = glass.marks;
         let verdict = match self.rq.as_ref() {
-            Some(rq) => policy::accept(&route.rules(), rq, ac, &self.peer.sender),
+            Some(rq) => policy::accept(&route.rules(), rq, ac, &self.peer.sender, &glass.overrides),
             // The association state saw the request; this cannot happen.
             None => return Err(Close::Abort),
         };

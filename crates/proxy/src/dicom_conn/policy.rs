@@ -1,14 +1,19 @@
 //! The rules' DICOM entry points, in one place: the association request, the acceptor's answer,
-//! and each DIMSE request.
+//! and each DIMSE request. Each takes the route's break-glass overrides in force.
 
 use wardgate_dicom::{AcceptedContext, AssociateAc, AssociateRq, CommandSet};
-use wardgate_rules::{Denial, RuleSet, Sender};
+use wardgate_rules::{Denial, Overrides, RuleSet, Sender};
 
 pub use wardgate_rules::{AssociationDecision, CommandDecision};
 
 /// Judge an A-ASSOCIATE-RQ.
-pub fn associate(rules: &RuleSet, rq: &AssociateRq, sender: &Sender) -> AssociationDecision {
-    rules.evaluate_dicom_associate(rq, sender)
+pub fn associate(
+    rules: &RuleSet,
+    rq: &AssociateRq,
+    sender: &Sender,
+    ov: &Overrides,
+) -> AssociationDecision {
+    rules.evaluate_dicom_associate_with(rq, sender, ov)
 }
 
 /// Judge the acceptor's A-ASSOCIATE-AC against the request it answers.
@@ -17,8 +22,9 @@ pub fn accept(
     rq: &AssociateRq,
     ac: &AssociateAc,
     sender: &Sender,
+    ov: &Overrides,
 ) -> Result<(), Denial> {
-    rules.evaluate_dicom_accept(rq, ac, sender)
+    rules.evaluate_dicom_accept_with(rq, ac, sender, ov)
 }
 
 /// Judge one DIMSE request on an accepted presentation context.
@@ -28,6 +34,7 @@ pub fn command(
     context: &AcceptedContext,
     command: &CommandSet<'_>,
     sender: &Sender,
+    ov: &Overrides,
 ) -> CommandDecision {
-    rules.evaluate_dicom_command(rq, context, command, sender)
+    rules.evaluate_dicom_command_with(rq, context, command, sender, ov)
 }

@@ -138,10 +138,12 @@ impl Driver {
         if let Some(inventory) = route.learned() {
             inventory.dicom_associate(&route, &self.peer, &rq);
         }
-        let decision = policy::associate(&route.rules(), &rq, &self.peer.sender);
+        let glass = crate::breakglass::in_force(&route);
+        let decision = policy::associate(&route.rules(), &rq, &self.peer.sender, &glass.overrides);
         telemetry::inspection_time(route.name(), started.elapsed());
         self.rq = Some(rq);
         let mut rec = self.base_record(Side::Requestor);
+        rec.break_glass = glass.marks;
         rec.message_type = Some("A-ASSOCIATE-RQ".into());
         rec.bytes = bytes.len();
         rec.sha256 = Some(hex::encode(Sha256::digest(bytes)));
@@ -328,7 +330,16 @@ impl Driver {
             self.inbound.on_command(&cmd, Fate::Forward);
             return Ok(Fate::Forward);
         }
-        let decision = policy::command(&route.rules(), rq, &context, &cmd, &self.peer.sender);
+        let glass = crate::breakglass::in_force(&route);
+        let decision = policy::command(
+            &route.rules(),
+            rq,
+            &context,
+            &cmd,
+            &self.peer.sender,
+            &glass.overrides,
+        );
+        rec.break_glass = glass.marks;
         telemetry::inspection_time(route.name(), started.elapsed());
         let fate = match decision {
             CommandDecision::Allow(p) => {

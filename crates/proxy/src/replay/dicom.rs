@@ -9,7 +9,7 @@ use wardgate_dicom::{
     ContextAnswer, ContextResult, DEFAULT_MAX_COMMAND_LEN, DEFAULT_MAX_PDU_LEN, Direction,
     MessageControl, PDU_HEADER_LEN, PDV_HEADER_LEN, Pdu, PduFramer, PduType, Pdv, decode_pdu,
 };
-use wardgate_rules::{RuleSet, Sender};
+use wardgate_rules::{Overrides, RuleSet, Sender};
 
 use super::ReplayLine;
 use super::emit::{Ctx, Dir, Judge, Out, Outstanding, RxBuf, plain};
@@ -226,25 +226,26 @@ impl DicomJudge {
         }
         match pdu {
             Pdu::AssociateRq(rq) => {
-                let mut line = match policy::associate(ctx.rules, &rq, ctx.sender) {
-                    AssociationDecision::Reject { denial, reason } => {
-                        self.over = true;
-                        let mut l = plain("deny", t, None, Some(denial.reason.clone()));
-                        l.rule = Some(denial.rule.to_string());
-                        l.code = Some(u16::from(reason));
-                        l
-                    }
-                    AssociationDecision::Accept { rule, audit } => {
-                        let mut l = plain(
-                            permit_verdict(&audit),
-                            t,
-                            None,
-                            audit_lines(&audit).first().cloned(),
-                        );
-                        l.rule = rule.as_deref().map(str::to_owned);
-                        l
-                    }
-                };
+                let mut line =
+                    match policy::associate(ctx.rules, &rq, ctx.sender, &Overrides::default()) {
+                        AssociationDecision::Reject { denial, reason } => {
+                            self.over = true;
+                            let mut l = plain("deny", t, None, Some(denial.reason.clone()));
+                            l.rule = Some(denial.rule.to_string());
+                            l.code = Some(u16::from(reason));
+                            l
+                        }
+                        AssociationDecision::Accept { rule, audit } => {
+                            let mut l = plain(
+                                permit_verdict(&audit),
+                                t,
+                                None,
+                                audit_lines(&audit).first().cloned(),
+                            );
+                            l.rule = rule.as_deref().map(str::to_owned);
+                            l
+                        }
+                    };
                 line.control_id = Some(format!(
                     "{}>{}",
                     rq.header.calling_ae_title, rq.header.called_ae_title
@@ -261,31 +262,32 @@ impl DicomJudge {
                     .iter()
                     .filter(|c| c.result.is_accepted())
                     .count();
-                let line = match policy::accept(ctx.rules, rq, &ac, ctx.sender) {
-                    Ok(()) => plain(
-                        "allow",
-                        t,
-                        None,
-                        Some(format!(
-                            "{accepted} of {} presentation contexts accepted",
-                            ac.presentation_contexts.len()
-                        )),
-                    ),
-                    Err(denial) => {
-                        self.over = true;
-                        let mut l = plain(
-                            "deny",
+                let line =
+                    match policy::accept(ctx.rules, rq, &ac, ctx.sender, &Overrides::default()) {
+                        Ok(()) => plain(
+                            "allow",
                             t,
                             None,
                             Some(format!(
-                                "{}; association aborted on both sides",
-                                denial.reason
+                                "{accepted} of {} presentation contexts accepted",
+                                ac.presentation_contexts.len()
                             )),
-                        );
-                        l.rule = Some(denial.rule.to_string());
-                        l
-                    }
-                };
+                        ),
+                        Err(denial) => {
+                            self.over = true;
+                            let mut l = plain(
+                                "deny",
+                                t,
+                                None,
+                                Some(format!(
+                                    "{}; association aborted on both sides",
+                                    denial.reason
+                                )),
+                            );
+                            l.rule = Some(denial.rule.to_string());
+                            l
+                        }
+                    };
                 out.line(dir, line);
             }
             Pdu::AssociateRj(rj) => {
@@ -388,7 +390,14 @@ impl DicomJudge {
                         "command on a context that was not accepted".into(),
                     );
                 };
-                match policy::command(ctx.rules, rq, &context, cmd, ctx.sender) {
+                match policy::command(
+                    ctx.rules,
+                    rq,
+                    &context,
+                    cmd,
+                    ctx.sender,
+                    &Overrides::default(),
+                ) {
                     CommandDecision::Allow(p) => {
                         line.verdict = permit_verdict(&p.audit).into();
                         line.rule = permit_rule(&p);

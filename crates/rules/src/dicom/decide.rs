@@ -8,6 +8,7 @@ use wardgate_dicom::{AcceptedContext, AssociateAc, AssociateRq, CommandField, Co
 use super::matching::Stage;
 use super::registry::dicom_denial;
 use super::{AssociationDecision, CommandDecision, DicomConds, Refuse, reject_reason, uid_name};
+use crate::breakglass::Overrides;
 use crate::ruleset::{Rule, RuleSet};
 use crate::sender::Sender;
 use crate::verdict::{Action, Denial, Mode, Permit};
@@ -25,6 +26,9 @@ impl RuleSet {
 
     /// Judge one presentation context at association time: `Ok(rule)` when it is allowed
     /// (`None`: by the policy default), otherwise the denial and A-ASSOCIATE-RJ reason.
+    // Private, with two callers that pass everything they have: a parameter struct would only
+    // rename the same eight things.
+    #[allow(clippy::too_many_arguments)]
     fn judge_context(
         &self,
         rq: &AssociateRq,
@@ -33,6 +37,7 @@ impl RuleSet {
         transfer_syntaxes: &[String],
         stage: Stage,
         audit: &mut Vec<Denial>,
+        ov: &Overrides,
     ) -> Result<Option<Arc<str>>, (Denial, u8)> {
         for (rule, d) in self.dicom_rules() {
             if !rule.judges_association(d)
@@ -48,7 +53,9 @@ impl RuleSet {
                     d.reason.unwrap_or(reject_reason::NO_REASON),
                 )),
             };
-            if rule.mode == Mode::Audit {
+            // A rule in audit mode, or a refusal break-glass sets aside, is recorded and the
+            // next rule judges (a later never_override rule still refuses).
+            if rule.mode == Mode::Audit || (verdict.is_err() && ov.covers(rule)) {
                 if let Err((denial, _)) = verdict {
                     push_audit(audit, denial);
                 }
@@ -70,16 +77,18 @@ impl RuleSet {
                             .map_or("no transfer syntax", |t| uid_name(t))
                     ),
                 };
-                Err((
-                    dicom_denial(
-                        "default",
-                        format!(
-                            "no rule allows {} to {what} to {}",
-                            h.calling_ae_title, h.called_ae_title
-                        ),
+                let denial = dicom_denial(
+                    "default",
+                    format!(
+                        "no rule allows {} to {what} to {}",
+                        h.calling_ae_title, h.called_ae_title
                     ),
-                    reject_reason::NO_REASON,
-                ))
+                );
+                if ov.whole_route {
+                    push_audit(audit, denial);
+                    return Ok(None);
+                }
+                Err((denial, reject_reason::NO_REASON))
             }
         }
     }
@@ -98,19 +107,38 @@ impl RuleSet {
         rq: &AssociateRq,
         sender: &Sender,
     ) -> AssociationDecision {
-        if let Err((denial, reason)) = self.dicom.check_titles(rq, sender) {
-            return AssociationDecision::Reject { denial, reason };
-        }
+        self.evaluate_dicom_associate_with(rq, sender, &Overrides::default())
+    }
+
+    /// [`RuleSet::evaluate_dicom_associate`] under break-glass: refusals `ov` covers are
+    /// recorded in the decision's audit list instead of rejecting (the AE-title registry's and
+    /// the policy default's only when the whole route is covered).
+    pub fn evaluate_dicom_associate_with(
+        &self,
+        rq: &AssociateRq,
+        sender: &Sender,
+        ov: &Overrides,
+    ) -> AssociationDecision {
         let mut audit = Vec::new();
+        if let Err((denial, reason)) = self.dicom.check_titles(rq, sender) {
+            if !ov.whole_route {
+                return AssociationDecision::Reject { denial, reason };
+            }
+            push_audit(&mut audit, denial);
+        }
         let mut allowed_by: Vec<Arc<str>> = Vec::new();
         if rq.presentation_contexts.is_empty() && self.policy.default == Action::Deny {
-            return AssociationDecision::Reject {
-                denial: dicom_denial(
-                    "default",
-                    "the request proposes no presentation context".into(),
-                ),
-                reason: reject_reason::NO_REASON,
-            };
+            let denial = dicom_denial(
+                "default",
+                "the request proposes no presentation context".into(),
+            );
+            if !ov.whole_route {
+                return AssociationDecision::Reject {
+                    denial,
+                    reason: reject_reason::NO_REASON,
+                };
+            }
+            push_audit(&mut audit, denial);
         }
         for ctx in &rq.presentation_contexts {
             match self.judge_context(
@@ -120,6 +148,7 @@ impl RuleSet {
                 &ctx.transfer_syntaxes,
                 Stage::Proposed,
                 &mut audit,
+                ov,
             ) {
                 Ok(Some(rule)) => {
                     if !allowed_by.contains(&rule) {
@@ -150,7 +179,22 @@ impl RuleSet {
         ac: &AssociateAc,
         sender: &Sender,
     ) -> Result<(), Denial> {
-        self.dicom.check_titles(rq, sender).map_err(|(d, _)| d)?;
+        self.evaluate_dicom_accept_with(rq, ac, sender, &Overrides::default())
+    }
+
+    /// [`RuleSet::evaluate_dicom_accept`] under break-glass: what `ov` covers does not abort
+    /// (it was recorded when the request was judged). An acceptor that accepts a context that
+    /// was never proposed is a protocol error, not a policy refusal, and still aborts.
+    pub fn evaluate_dicom_accept_with(
+        &self,
+        rq: &AssociateRq,
+        ac: &AssociateAc,
+        sender: &Sender,
+        ov: &Overrides,
+    ) -> Result<(), Denial> {
+        if !ov.whole_route {
+            self.dicom.check_titles(rq, sender).map_err(|(d, _)| d)?;
+        }
         let mut audit = Vec::new();
         for answer in &ac.presentation_contexts {
             if !answer.result.is_accepted() {
@@ -173,6 +217,7 @@ impl RuleSet {
                 accepted,
                 Stage::Accepted,
                 &mut audit,
+                ov,
             )
             .map_err(|(mut denial, _)| {
                 denial.reason = format!(
@@ -206,6 +251,20 @@ impl RuleSet {
         command: &CommandSet<'_>,
         sender: &Sender,
     ) -> CommandDecision {
+        self.evaluate_dicom_command_with(rq, context, command, sender, &Overrides::default())
+    }
+
+    /// [`RuleSet::evaluate_dicom_command`] under break-glass: refusals and aborts `ov` covers
+    /// are recorded in the permit's audit list and the command is forwarded (the registry's and
+    /// the policy default's only when the whole route is covered).
+    pub fn evaluate_dicom_command_with(
+        &self,
+        rq: &AssociateRq,
+        context: &AcceptedContext,
+        command: &CommandSet<'_>,
+        sender: &Sender,
+        ov: &Overrides,
+    ) -> CommandDecision {
         let field = command.command_field;
         if field.is_response() || field == CommandField::C_CANCEL_RQ {
             return CommandDecision::Allow(Permit {
@@ -214,10 +273,13 @@ impl RuleSet {
                 audit: Vec::new(),
             });
         }
-        if let Err((denial, _)) = self.dicom.check_titles(rq, sender) {
-            return CommandDecision::Abort { denial };
-        }
         let mut audit = Vec::new();
+        if let Err((denial, _)) = self.dicom.check_titles(rq, sender) {
+            if !ov.whole_route {
+                return CommandDecision::Abort { denial };
+            }
+            push_audit(&mut audit, denial);
+        }
         for (rule, d) in self.dicom_rules() {
             if !rule.judges_commands(d)
                 || !rule.dicom_identity(d, rq, sender)
@@ -239,7 +301,9 @@ impl RuleSet {
                     status: d.status.unwrap_or(Status::NOT_AUTHORIZED.0),
                 },
             };
-            if rule.mode == Mode::Audit {
+            // A rule in audit mode, or a refusal break-glass sets aside, is recorded and the
+            // next rule judges.
+            if rule.mode == Mode::Audit || (!decision.forwards() && ov.covers(rule)) {
                 match decision {
                     CommandDecision::Refuse { denial, .. } | CommandDecision::Abort { denial } => {
                         push_audit(&mut audit, denial)
@@ -262,7 +326,19 @@ impl RuleSet {
                 alerts: Vec::new(),
                 audit,
             }),
-            Action::Deny => self.default_command_refusal(rq, context, command, sender),
+            Action::Deny => match self.default_command_refusal(rq, context, command, sender) {
+                CommandDecision::Refuse { denial, .. } | CommandDecision::Abort { denial }
+                    if ov.whole_route =>
+                {
+                    push_audit(&mut audit, denial);
+                    CommandDecision::Allow(Permit {
+                        rule: None,
+                        alerts: Vec::new(),
+                        audit,
+                    })
+                }
+                refusal => refusal,
+            },
         }
     }
 
