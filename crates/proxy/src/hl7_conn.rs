@@ -93,6 +93,8 @@ struct Driver {
     upstream: Option<Upstream>,
     outstanding: VecDeque<Outstanding>,
     last_activity: Instant,
+    /// The peer's address as audited, formatted once per connection rather than per message.
+    peer_text: String,
 }
 
 /// Read from the upstream into its inbox; pending forever when there is no upstream yet.
@@ -119,7 +121,9 @@ pub async fn serve(
         upstream: None,
         outstanding: VecDeque::new(),
         last_activity: Instant::now(),
+        peer_text: String::new(),
     };
+    driver.peer_text = driver.peer.addr.to_string();
     let _ = driver.run(shutdown).await;
     if let Some(mut up) = driver.upstream.take() {
         let _ = up.io.shutdown().await;
@@ -131,7 +135,7 @@ impl Driver {
     fn base_record(&self, direction: &'static str) -> AuditRecord {
         AuditRecord {
             connection: self.peer.id,
-            peer: self.peer.addr.to_string(),
+            peer: self.peer_text.clone(),
             original_dst: self.peer.target.original_dst.map(|a| a.to_string()),
             cert_subject: self
                 .peer
@@ -165,8 +169,12 @@ impl Driver {
             if !reading_client && self.outstanding.is_empty() {
                 return Ok(());
             }
+            // The timer is only ever moved earlier (or re-armed once it fired): moving it later
+            // on every message would re-register it with the runtime's timer wheel each time, and
+            // moving it earlier than the runtime's next wake-up wakes a parked worker thread. A
+            // timer that fires early finds nothing due in `on_deadline` and is re-armed here.
             let deadline = self.deadline(reading_client, limits);
-            if timer.deadline() != deadline {
+            if deadline < timer.deadline() || timer.is_elapsed() {
                 timer.as_mut().reset(deadline);
             }
             tokio::select! {
@@ -311,7 +319,7 @@ impl Driver {
         let payload = frame.bytes.get(frame.payload.clone()).unwrap_or_default();
         let mut rec = self.base_record("inbound");
         rec.bytes = payload.len();
-        rec.sha256 = Some(hex::encode(Sha256::digest(payload)));
+        rec.sha256 = Some(crate::audit::to_hex(&Sha256::digest(payload)));
         let route = self.route.clone();
         match Message::parse(payload, &route.parse_limits) {
             Ok(msg) => {
@@ -627,7 +635,7 @@ impl Driver {
         let payload = frame.bytes.get(frame.payload.clone()).unwrap_or_default();
         let mut rec = self.base_record("outbound");
         rec.bytes = payload.len();
-        rec.sha256 = Some(hex::encode(Sha256::digest(payload)));
+        rec.sha256 = Some(crate::audit::to_hex(&Sha256::digest(payload)));
         let route = self.route.clone();
         let msg = match Message::parse(payload, &route.parse_limits) {
             Ok(m) => {
