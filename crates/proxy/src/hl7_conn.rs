@@ -162,6 +162,13 @@ impl Driver {
         // One timer for the connection's life, moved as deadlines change.
         let timer = tokio::time::sleep_until(self.deadline(true, limits));
         tokio::pin!(timer);
+        // One wait for the shutdown signal for the connection's life: a fresh `changed()` per
+        // loop turn would register with (and leave) the channel shared by every connection each
+        // time. It completes on shutdown, or when the proxy is gone (also a reason to drain).
+        let stop = async move {
+            let _ = shutdown.changed().await;
+        };
+        tokio::pin!(stop);
         loop {
             // Stop when nothing more can happen: the client is gone or drained, and every forwarded
             // message has been acknowledged.
@@ -202,7 +209,7 @@ impl Driver {
                     }
                 }
                 _ = &mut timer => self.on_deadline(reading_client, limits)?,
-                _ = shutdown.changed(), if !draining => draining = true,
+                _ = &mut stop, if !draining => draining = true,
             }
         }
     }
@@ -692,13 +699,17 @@ impl Driver {
         };
         rec.forwarded = forward;
         telemetry::message(route.name(), "outbound", rec.verdict, rec.bytes);
+        // The reply goes out before its line is written: an upstream reply is not gated on the
+        // audit log (a failed write is counted and logged either way), so its write need not sit
+        // between the upstream and the sender. It is written before this connection reads
+        // anything else, so the connection's lines keep their order.
+        let sent = if forward {
+            send(&mut self.client, &frame.bytes).await
+        } else {
+            Ok(())
+        };
         route.audit(rec);
-        if forward {
-            send(&mut self.client, &frame.bytes)
-                .await
-                .map_err(|_| Close::Abort)?;
-        }
-        Ok(())
+        sent.map_err(|_| Close::Abort)
     }
 }
 
