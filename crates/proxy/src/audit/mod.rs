@@ -366,7 +366,9 @@ impl AuditLog {
         let mut line = Vec::with_capacity(LINE_CAPACITY);
         serde_json::to_writer(&mut line, &rec).map_err(io::Error::other)?;
         if line.pop() != Some(b'}') {
-            return Err(io::Error::other("audit record did not serialize to a JSON object"));
+            return Err(io::Error::other(
+                "audit record did not serialize to a JSON object",
+            ));
         }
         // A poisoned lock only means another thread panicked mid-write; the sink is still usable.
         let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
