@@ -93,6 +93,8 @@ struct Driver {
     upstream: Option<Upstream>,
     outstanding: VecDeque<Outstanding>,
     last_activity: Instant,
+    /// The peer's address as audited, formatted once per connection rather than per message.
+    peer_text: String,
 }
 
 /// Read from the upstream into its inbox; pending forever when there is no upstream yet.
@@ -119,7 +121,9 @@ pub async fn serve(
         upstream: None,
         outstanding: VecDeque::new(),
         last_activity: Instant::now(),
+        peer_text: String::new(),
     };
+    driver.peer_text = driver.peer.addr.to_string();
     let _ = driver.run(shutdown).await;
     if let Some(mut up) = driver.upstream.take() {
         let _ = up.io.shutdown().await;
@@ -131,7 +135,7 @@ impl Driver {
     fn base_record(&self, direction: &'static str) -> AuditRecord {
         AuditRecord {
             connection: self.peer.id,
-            peer: self.peer.addr.to_string(),
+            peer: self.peer_text.clone(),
             original_dst: self.peer.target.original_dst.map(|a| a.to_string()),
             cert_subject: self
                 .peer
@@ -158,6 +162,13 @@ impl Driver {
         // One timer for the connection's life, moved as deadlines change.
         let timer = tokio::time::sleep_until(self.deadline(true, limits));
         tokio::pin!(timer);
+        // One wait for the shutdown signal for the connection's life: a fresh `changed()` per
+        // loop turn would register with (and leave) the channel shared by every connection each
+        // time. It completes on shutdown, or when the proxy is gone (also a reason to drain).
+        let stop = async move {
+            let _ = shutdown.changed().await;
+        };
+        tokio::pin!(stop);
         loop {
             // Stop when nothing more can happen: the client is gone or drained, and every forwarded
             // message has been acknowledged.
@@ -165,8 +176,12 @@ impl Driver {
             if !reading_client && self.outstanding.is_empty() {
                 return Ok(());
             }
+            // The timer is only ever moved earlier (or re-armed once it fired): moving it later
+            // on every message would re-register it with the runtime's timer wheel each time, and
+            // moving it earlier than the runtime's next wake-up wakes a parked worker thread. A
+            // timer that fires early finds nothing due in `on_deadline` and is re-armed here.
             let deadline = self.deadline(reading_client, limits);
-            if timer.deadline() != deadline {
+            if deadline < timer.deadline() || timer.is_elapsed() {
                 timer.as_mut().reset(deadline);
             }
             tokio::select! {
@@ -194,7 +209,7 @@ impl Driver {
                     }
                 }
                 _ = &mut timer => self.on_deadline(reading_client, limits)?,
-                _ = shutdown.changed(), if !draining => draining = true,
+                _ = &mut stop, if !draining => draining = true,
             }
         }
     }
@@ -311,7 +326,7 @@ impl Driver {
         let payload = frame.bytes.get(frame.payload.clone()).unwrap_or_default();
         let mut rec = self.base_record("inbound");
         rec.bytes = payload.len();
-        rec.sha256 = Some(hex::encode(Sha256::digest(payload)));
+        rec.sha256 = Some(crate::audit::to_hex(&Sha256::digest(payload)));
         let route = self.route.clone();
         match Message::parse(payload, &route.parse_limits) {
             Ok(msg) => {
@@ -627,7 +642,7 @@ impl Driver {
         let payload = frame.bytes.get(frame.payload.clone()).unwrap_or_default();
         let mut rec = self.base_record("outbound");
         rec.bytes = payload.len();
-        rec.sha256 = Some(hex::encode(Sha256::digest(payload)));
+        rec.sha256 = Some(crate::audit::to_hex(&Sha256::digest(payload)));
         let route = self.route.clone();
         let msg = match Message::parse(payload, &route.parse_limits) {
             Ok(m) => {
@@ -684,13 +699,17 @@ impl Driver {
         };
         rec.forwarded = forward;
         telemetry::message(&route, "outbound", rec.verdict, rec.bytes);
+        // The reply goes out before its line is written: an upstream reply is not gated on the
+        // audit log (a failed write is counted and logged either way), so its write need not sit
+        // between the upstream and the sender. It is written before this connection reads
+        // anything else, so the connection's lines keep their order.
+        let sent = if forward {
+            send(&mut self.client, &frame.bytes).await
+        } else {
+            Ok(())
+        };
         route.audit(rec);
-        if forward {
-            send(&mut self.client, &frame.bytes)
-                .await
-                .map_err(|_| Close::Abort)?;
-        }
-        Ok(())
+        sent.map_err(|_| Close::Abort)
     }
 }
 

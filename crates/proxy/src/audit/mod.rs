@@ -134,14 +134,6 @@ impl std::fmt::Debug for AuditLog {
     }
 }
 
-/// A line as written: the record plus its link to the previous line.
-#[derive(Serialize)]
-struct Chained<'a> {
-    #[serde(flatten)]
-    record: &'a AuditRecord,
-    prev: String,
-}
-
 /// The first line of every audit file: which file this is, and what it continues.
 #[derive(Serialize)]
 struct ChainStart<'a> {
@@ -186,7 +178,9 @@ fn last_line_hash(path: &Path) -> io::Result<Option<[u8; 32]>> {
 }
 
 impl Sink {
+    /// Write `line` (a complete JSON line, its newline included) in one call and chain to it.
     fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
         match &mut self.target {
             Target::File {
                 out,
@@ -195,18 +189,15 @@ impl Sink {
                 last_sync,
                 ..
             } => {
-                let mut buf = Vec::with_capacity(line.len() + 1);
-                buf.extend_from_slice(line);
-                buf.push(b'\n');
-                if let Err(e) = out.write_all(&buf) {
+                if let Err(e) = out.write_all(line) {
                     // Disk full mid-line: cut the partial line off so the file stays whole lines
                     // and the chain continues from the last complete one.
                     let _ = out.set_len(*written);
                     return Err(e);
                 }
-                *written += buf.len() as u64;
+                *written += line.len() as u64;
                 // The line is in the file: the next one links to it even if the sync fails.
-                self.last = line_hash(line);
+                self.last = line_hash(body);
                 if let Some(every) = options.fsync_interval {
                     if last_sync.elapsed() >= every {
                         out.sync_data()?;
@@ -216,14 +207,11 @@ impl Sink {
                 return Ok(());
             }
             Target::Writer(w) => {
-                let mut buf = Vec::with_capacity(line.len() + 1);
-                buf.extend_from_slice(line);
-                buf.push(b'\n');
-                w.write_all(&buf)?;
+                w.write_all(line)?;
                 w.flush()?;
             }
         }
-        self.last = line_hash(line);
+        self.last = line_hash(body);
         Ok(())
     }
 
@@ -236,7 +224,8 @@ impl Sink {
             file: &id,
             prev: hex::encode(self.last),
         };
-        let line = serde_json::to_vec(&start).map_err(io::Error::other)?;
+        let mut line = serde_json::to_vec(&start).map_err(io::Error::other)?;
+        line.push(b'\n');
         self.write_line(&line)
     }
 
@@ -370,16 +359,46 @@ impl AuditLog {
         if rec.time.is_empty() {
             rec.time = crate::clock::rfc3339(SystemTime::now());
         }
+        // Serialized before taking the lock (connections on other threads keep writing); only the
+        // link to the previous line, the write and the hash happen under it. The record is
+        // serialized on its own and `"prev"` appended as its last member: the same bytes as a
+        // struct with the record's fields flattened, followed by `prev`.
+        let mut line = Vec::with_capacity(LINE_CAPACITY);
+        serde_json::to_writer(&mut line, &rec).map_err(io::Error::other)?;
+        if line.pop() != Some(b'}') {
+            return Err(io::Error::other(
+                "audit record did not serialize to a JSON object",
+            ));
+        }
         // A poisoned lock only means another thread panicked mid-write; the sink is still usable.
         let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
         sink.rotate_if_due()?;
-        let line = serde_json::to_vec(&Chained {
-            record: &rec,
-            prev: hex::encode(sink.last),
-        })
-        .map_err(io::Error::other)?;
+        line.extend_from_slice(b",\"prev\":\"");
+        push_hex(&mut line, &sink.last);
+        line.extend_from_slice(b"\"}\n");
         sink.write_line(&line)
     }
+}
+
+/// Room for a typical audit line, so serializing one allocates once.
+const LINE_CAPACITY: usize = 768;
+
+/// Append `bytes` as lowercase hex (what `hex::encode` produces, without a per-digit iterator).
+pub(crate) fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for &b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)]);
+        out.push(DIGITS[usize::from(b & 0x0f)]);
+    }
+}
+
+/// `bytes` as a lowercase hex string.
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    push_hex(&mut out, bytes);
+    // Only ASCII hex digits were pushed.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// An in-memory audit sink for tests and the demo: clones share the same buffer.
