@@ -9,6 +9,7 @@ pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod dicom_conn;
+pub mod fuzzing;
 pub mod hl7_conn;
 pub mod identity;
 pub mod inbox;

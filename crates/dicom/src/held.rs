@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use wardgate_dicom::{PDU_HEADER_LEN, Pdv, build_p_data_tf, parse_pdvs};
+use crate::{PDU_HEADER_LEN, Pdv, build_p_data_tf, parse_pdvs};
 
 /// The fate of one PDV.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +133,7 @@ fn emit(held: Held) -> Option<Ready> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wardgate_dicom::MessageControl;
+    use crate::MessageControl;
 
     fn pdu(items: &[(u8, bool, bool, &[u8])]) -> Vec<u8> {
         let pdvs: Vec<Pdv<'_>> = items
