@@ -216,6 +216,9 @@ fn p_data(items: &[(u8, bool, bool, &[u8])]) -> Vec<u8> {
     build_p_data_tf(&pdvs).unwrap()
 }
 
+/// A seed's chunks: who sends, seconds that pass first, the bytes.
+type Chunks = Vec<(Peer, u8, Vec<u8>)>;
+
 fn dicom_seeds(out: &mut Vec<(String, PathInput)>) {
     let rq = read("fuzz/corpus/dicom_pdu/a-associate-rq-ct-modality.pdu");
     let ac = read("fuzz/corpus/dicom_pdu/a-associate-ac-pacs.pdu");
@@ -230,7 +233,7 @@ fn dicom_seeds(out: &mut Vec<(String, PathInput)>) {
     let (cmd_a, cmd_b) = split(&store_cmd, store_cmd.len() / 2);
     let c = |b: Vec<u8>| (Peer::Client, 0, b);
     let u = |b: Vec<u8>| (Peer::Upstream, 0, b);
-    let seeds: Vec<(&str, u8, Vec<(Peer, u8, Vec<u8>)>)> = vec![
+    let seeds: Vec<(&str, u8, Chunks)> = vec![
         (
             "dicom-ct01-store-echo-release",
             0,
