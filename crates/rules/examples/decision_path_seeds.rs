@@ -275,6 +275,21 @@ fn dicom_seeds(out: &mut Vec<(String, PathInput)>) {
             ],
         ),
         (
+            // One PDU: a refused C-STORE with its data set, then a C-ECHO: the PDU is rebuilt
+            // with the C-ECHO's PDV only.
+            "dicom-ct01-refused-store-and-echo-share-a-pdu",
+            0,
+            vec![
+                c(ct_rq.clone()),
+                u(ct_ac.clone()),
+                c(p_data(&[
+                    (1, true, true, &store_cmd),
+                    (1, false, true, b"\x08\x00\x16\x00\x00\x00\x00\x00"),
+                    (1, true, true, &echo[12..]),
+                ])),
+            ],
+        ),
+        (
             "dicom-ct01-move-aborts",
             0,
             vec![

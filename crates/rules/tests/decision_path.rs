@@ -81,6 +81,12 @@ fn dicom_associations_and_commands_are_judged() {
         seed("dicom-ct01-store-on-verification-context-refused"),
         outcome(2, 1, 1, false)
     );
+    // The same refusal sharing one PDU with a C-ECHO: the PDU is rebuilt with the C-ECHO only
+    // (the harness checks the rebuilt PDU holds exactly that PDV).
+    assert_eq!(
+        seed("dicom-ct01-refused-store-and-echo-share-a-pdu"),
+        outcome(2, 1, 1, false)
+    );
     assert_eq!(seed("dicom-ct01-move-aborts"), outcome(1, 0, 1, true));
     assert_eq!(seed("dicom-unknown-host-rejected"), outcome(0, 1, 0, true));
     assert_eq!(
