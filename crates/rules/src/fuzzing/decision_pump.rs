@@ -6,8 +6,8 @@
 use std::collections::VecDeque;
 
 use wardgate_pump::{
-    CRC_LEN, Command, CommandCode, Frame, FrameDecoder, FrameError, HEADER_LEN, Header,
-    MAX_PAYLOAD, NakReason, ReplyTo, build_nak,
+    CRC_LEN, Command, CommandCode, DeviceId, Frame, FrameDecoder, FrameError, HEADER_LEN, Header,
+    MAX_CHANNELS, MAX_PAYLOAD, NakReason, ReplyTo, build_nak,
 };
 
 use super::decision::{Inbox, Options, Output, PathOutcome, Peer, chunks};
@@ -247,8 +247,20 @@ impl Conn<'_> {
         };
         assert!(parsed.header.flags.response, "the NAK is not a response");
         assert_eq!(parsed.header.sequence, h.sequence, "NAK sequence");
-        assert_eq!(parsed.header.device, h.device, "NAK device");
-        assert_eq!(parsed.header.channel, h.channel, "NAK channel");
+        // docs/pump-protocol.md §4.4: an unaddressed request is answered as device `?`, a
+        // channel over the maximum as channel 0; otherwise both are echoed.
+        let device = if h.device.is_unaddressed() {
+            DeviceId::new("?").unwrap_or(DeviceId::UNADDRESSED)
+        } else {
+            h.device
+        };
+        let channel = if h.channel > MAX_CHANNELS {
+            0
+        } else {
+            h.channel
+        };
+        assert_eq!(parsed.header.device, device, "NAK device");
+        assert_eq!(parsed.header.channel, channel, "NAK channel");
         match parsed.command {
             Command::Nak(n) => assert_eq!(n.reason, reason, "NAK reason"),
             other => panic!("the NAK parses as {other:?}"),
