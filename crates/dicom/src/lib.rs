@@ -11,6 +11,7 @@ mod encode;
 mod fixed;
 mod framer;
 pub mod fuzzing;
+pub mod held;
 mod items;
 mod limits;
 mod pdata;

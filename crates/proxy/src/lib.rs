@@ -12,6 +12,7 @@ pub mod breakglass;
 pub mod clock;
 pub mod config;
 pub mod dicom_conn;
+pub mod fuzzing;
 pub mod hl7_conn;
 pub mod identity;
 pub mod inbox;

@@ -5,6 +5,21 @@
 
 use crate::{RuleSource, compile};
 
+mod decision;
+mod decision_dicom;
+mod decision_hl7;
+mod decision_pump;
+
+pub use decision::{PathInput, PathOutcome, PathProtocol, Peer, decision_path_outcome};
+
+/// The whole decision path, as the proxy runs it, on fuzzer-chosen protocol, options, chunking
+/// and traffic in both directions (input format: docs/FUZZING.md): a refused message never reaches the upstream; what does is complete input
+/// frames, byte-identical and in order; every refusal parses with wardgate's own parser and names
+/// the refused message; buffers and state stay within their limits.
+pub fn decision_path(data: &[u8]) {
+    std::hint::black_box(decision_path_outcome(data));
+}
+
 /// The rule compiler, on any UTF-8 text as one rule file named `fuzz.toml`: `compile` never
 /// panics, and a failed compilation reports at least one diagnostic, each naming that file
 /// with a 1-based line and column (and every diagnostic formats).

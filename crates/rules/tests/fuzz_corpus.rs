@@ -14,3 +14,8 @@ use wardgate_rules::fuzzing;
 fn rule_compile() {
     replay("rule_compile", fuzzing::rule_compile);
 }
+
+#[test]
+fn decision_path() {
+    replay("decision_path", fuzzing::decision_path);
+}

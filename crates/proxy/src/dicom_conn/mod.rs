@@ -24,7 +24,7 @@ use crate::route::Route;
 use crate::telemetry;
 
 mod acceptor;
-mod held;
+use wardgate_dicom::held;
 mod inbox;
 pub(crate) mod names;
 pub(crate) mod policy;
