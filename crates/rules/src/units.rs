@@ -4,12 +4,11 @@
 //! activity in units (U), substance in mmol, equivalents in mEq, optionally per kg of body weight and
 //! optionally per hour. A value whose units cannot be resolved is never compared raw.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::LazyLock;
 
 use wardgate_hl7::Coded;
+
+use crate::units_table;
 
 /// What a quantity counts (the numerator of its unit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -350,109 +349,14 @@ pub fn parse_mdc_code(text: &str) -> Result<Unit, UnitError> {
     Ok(unit)
 }
 
-/// Unit codes and mnemonics (coding system MDC) that nearly every PCD-03 order carries.
-const COMMON_MDC: &[&str] = &[
-    "263762",
-    "MDC_DIM_MILLI_L",
-    "265266",
-    "MDC_DIM_MILLI_L_PER_HR",
-    "MDC_DIM_MILLI_L_PER_MIN",
-    "263875",
-    "MDC_DIM_KILO_G",
-    "265619",
-    "MDC_DIM_MICRO_G_PER_KG_PER_MIN",
-    "MDC_DIM_MICRO_G_PER_MIN",
-    "MDC_DIM_MILLI_G_PER_HR",
-    "MDC_DIM_X_INTL_UNIT",
-    "MDC_DIM_X_INTL_UNIT_PER_HR",
-    "MDC_DIM_X_INTL_UNIT_PER_KG_PER_HR",
-];
-
-/// UCUM spellings (any other coding system) that nearly every PCD-03 order carries.
-const COMMON_UCUM: &[&str] = &[
-    "mL",
-    "mL/h",
-    "mL/min",
-    "L",
-    "kg",
-    "g",
-    "mg",
-    "mg/h",
-    "mg/kg/h",
-    "mg/min",
-    "ug",
-    "mcg",
-    "ug/min",
-    "mcg/min",
-    "ug/kg/min",
-    "mcg/kg/min",
-    "ug/kg/h",
-    "mcg/kg/h",
-    "U",
-    "U/h",
-    "U/kg",
-    "U/kg/h",
-    "U/min",
-    "[iU]",
-    "[iU]/h",
-    "mmol",
-    "mmol/h",
-    "mEq",
-    "mEq/h",
-];
-
-/// The common spellings resolved once, by the parsers themselves (so the table can never
-/// disagree with them): looking a spelling up costs a hash instead of a parse, and the table
-/// is fixed, so no sender can grow it. Index 0 for coding system MDC, 1 for any other.
-static COMMON: LazyLock<[CommonTable; 2]> = LazyLock::new(|| {
-    let table = |spellings: &[&'static str], system: &str| {
-        spellings
-            .iter()
-            .filter_map(|&s| Some((s, parse_spelling(s, s, system)?.ok()?)))
-            .collect()
-    };
-    [table(COMMON_MDC, "MDC"), table(COMMON_UCUM, "UCUM")]
-});
-
-/// A fixed table of spellings, hashed with FNV-1a: SipHash costs as much as a parse on these
-/// short keys, and a table no sender can insert into needs no protection from chosen
-/// collisions.
-type CommonTable = HashMap<&'static str, Unit, BuildHasherDefault<Fnv>>;
-
-/// FNV-1a (64 bit).
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// A common spelling, resolved; `None` for anything else (parse it).
-fn common(trimmed: &str, mdc: bool) -> Option<Unit> {
-    COMMON.get(usize::from(!mdc))?.get(trimmed).copied()
-}
-
-fn parse_in_system(value: &str, system: &str) -> Option<Result<Unit, UnitError>> {
+pub(crate) fn parse_in_system(value: &str, system: &str) -> Option<Result<Unit, UnitError>> {
     let trimmed = trim(value);
     if trimmed.is_empty() {
         return None;
     }
     // Only untrimmed text is looked up: outside MDC a leading space makes `MDC_DIM_...` UCUM.
     if trimmed.len() == value.len() {
-        if let Some(unit) = common(trimmed, system.eq_ignore_ascii_case("MDC")) {
+        if let Some(unit) = units_table::spelling(trimmed, system.eq_ignore_ascii_case("MDC")) {
             return Some(Ok(unit));
         }
     }
@@ -460,7 +364,11 @@ fn parse_in_system(value: &str, system: &str) -> Option<Result<Unit, UnitError>>
 }
 
 /// [`parse_in_system`] without the table: `trimmed` is `value` trimmed.
-fn parse_spelling(value: &str, trimmed: &str, system: &str) -> Option<Result<Unit, UnitError>> {
+pub(crate) fn parse_spelling(
+    value: &str,
+    trimmed: &str,
+    system: &str,
+) -> Option<Result<Unit, UnitError>> {
     if trimmed.is_empty() {
         return None;
     }
@@ -483,11 +391,29 @@ fn parse_spelling(value: &str, trimmed: &str, system: &str) -> Option<Result<Uni
 /// Every component that resolves must agree: an attacker cannot hide `mL/min` behind a display
 /// text that says `mL/h`. Components that do not resolve (free text) are ignored as long as one does.
 pub fn resolve_coded(units: &Coded<'_>) -> Result<Unit, UnitError> {
+    let fields = [
+        &*units.identifier,
+        &*units.text,
+        &*units.system,
+        &*units.alt_identifier,
+        &*units.alt_text,
+        &*units.alt_system,
+    ];
+    match units_table::field(&fields) {
+        Some(unit) => Ok(unit),
+        None => resolve_components(fields),
+    }
+}
+
+/// [`resolve_coded`] on components 1-6, without the table of common fields.
+pub(crate) fn resolve_components(
+    [id, text, system, alt_id, alt_text, alt_system]: [&str; 6],
+) -> Result<Unit, UnitError> {
     let candidates = [
-        (&units.identifier, &units.system),
-        (&units.text, &units.system),
-        (&units.alt_identifier, &units.alt_system),
-        (&units.alt_text, &units.alt_system),
+        (id, system),
+        (text, system),
+        (alt_id, alt_system),
+        (alt_text, alt_system),
     ];
     let mut found: Option<(Unit, &str)> = None;
     let mut first_error = None;
@@ -513,7 +439,7 @@ pub fn resolve_coded(units: &Coded<'_>) -> Result<Unit, UnitError> {
                     ));
                 }
                 Some(_) => {}
-                None => found = Some((unit, value.as_ref())),
+                None => found = Some((unit, *value)),
             },
             Err(e) => {
                 first_error.get_or_insert(e);
@@ -727,94 +653,6 @@ mod tests {
         );
         assert!(parse_ucum("mg/kg/kg").is_err());
         assert!(parse_ucum("mL/h/min").is_err());
-    }
-
-    #[test]
-    fn common_table_is_the_parsers_own_answer() {
-        // Every listed spelling resolves, and the table answers exactly what parsing would.
-        let [mdc, other] = &*COMMON;
-        assert_eq!(mdc.len(), COMMON_MDC.len());
-        assert_eq!(other.len(), COMMON_UCUM.len());
-        for (spellings, system) in [
-            (COMMON_MDC, "MDC"),
-            (COMMON_UCUM, "UCUM"),
-            (COMMON_UCUM, ""),
-        ] {
-            for &s in spellings {
-                let parsed = parse_spelling(s, s, system).unwrap();
-                assert_eq!(
-                    parse_in_system(s, system).unwrap(),
-                    parsed,
-                    "{s} in {system:?}"
-                );
-                assert!(parsed.is_ok(), "{s} in {system:?}");
-            }
-        }
-        // A UCUM spelling under MDC, or an MDC code under UCUM, is still refused.
-        assert!(parse_in_system("mL/h", "MDC").unwrap().is_err());
-        assert!(parse_in_system("265266", "UCUM").unwrap().is_err());
-        // Outside MDC a leading space makes a mnemonic UCUM text: refused, as before.
-        assert!(matches!(
-            parse_in_system(" MDC_DIM_MILLI_L", "UCUM"),
-            Some(Err(UnitError::Unknown(_)))
-        ));
-        assert!(
-            parse_in_system(" mL/h ", "UCUM")
-                .unwrap()
-                .unwrap()
-                .is_volume_rate()
-        );
-    }
-
-    #[test]
-    fn hostile_units_resolve_as_parsed_and_never_grow_the_table() {
-        // Thousands of distinct spellings a sender might invent: each gets the parser's
-        // answer, and the fixed table stays the size it was built with.
-        let before = COMMON.iter().map(CommonTable::len).sum::<usize>();
-        let stems = [
-            "mL",
-            "U",
-            "MDC_DIM_MILLI_L",
-            "2652",
-            "mcg/kg",
-            "[iU]",
-            "MDC_DIM_X_G",
-        ];
-        let tails = [
-            "",
-            "/h",
-            "/min",
-            "_PER_HR",
-            "/kg/h",
-            "66",
-            " ",
-            "/hh",
-            "_PER_KG_PER_MIN",
-        ];
-        let mut seen = 0;
-        for i in 0..4000u32 {
-            let stem = stems[i as usize % stems.len()];
-            let tail = tails[(i as usize / stems.len()) % tails.len()];
-            let text = format!(
-                "{stem}{tail}{}",
-                if i % 3 == 0 {
-                    String::new()
-                } else {
-                    i.to_string()
-                }
-            );
-            for system in ["MDC", "UCUM", "mdc", "99X"] {
-                let trimmed = text.trim();
-                assert_eq!(
-                    parse_in_system(&text, system),
-                    parse_spelling(&text, trimmed, system),
-                    "{text:?} in {system}"
-                );
-                seen += 1;
-            }
-        }
-        assert_eq!(seen, 16_000);
-        assert_eq!(COMMON.iter().map(CommonTable::len).sum::<usize>(), before);
     }
 
     #[test]
