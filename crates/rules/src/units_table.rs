@@ -62,20 +62,33 @@ const COMMON_UCUM: &[&str] = &[
     "mEq/h",
 ];
 
-/// FNV-1a (64 bit): SipHash costs as much as a parse on these short keys, and a table no
-/// sender can insert into needs no protection from chosen collisions.
-struct Fnv(u64);
+/// A word-at-a-time multiplicative hash (FxHash's mixing step): SipHash costs as much as a
+/// parse on these short keys, and a table no sender can insert into needs no protection from
+/// chosen collisions (a crafted key only walks a probe sequence bounded by the fixed table).
+#[derive(Default)]
+struct WordHasher(u64);
 
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
+impl WordHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
 }
 
-impl Hasher for Fnv {
+impl Hasher for WordHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w.get_mut(..rest.len())
+                .unwrap_or_default()
+                .copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
         }
     }
 
@@ -84,7 +97,7 @@ impl Hasher for Fnv {
     }
 }
 
-type Table<K> = HashMap<K, Unit, BuildHasherDefault<Fnv>>;
+type Table<K> = HashMap<K, Unit, BuildHasherDefault<WordHasher>>;
 
 /// Single spellings: index 0 for coding system MDC, 1 for any other.
 static SPELLINGS: LazyLock<[Table<&'static str>; 2]> = LazyLock::new(|| {
