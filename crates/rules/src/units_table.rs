@@ -84,11 +84,12 @@ impl Hasher for WordHasher {
         }
         let rest = words.remainder();
         if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w.get_mut(..rest.len())
-                .unwrap_or_default()
-                .copy_from_slice(rest);
-            self.add(u64::from_le_bytes(w));
+            // Byte by byte: a variable-length copy would call memcpy.
+            let word = rest
+                .iter()
+                .rev()
+                .fold(0u64, |w, &b| (w << 8) | u64::from(b));
+            self.add(word);
         }
     }
 
