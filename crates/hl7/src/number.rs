@@ -1,22 +1,24 @@
 //! HL7 NM data type (HL7 v2.5 §2A.3.47): optional sign, digits, optional decimal point.
 
-use nom::{
-    IResult, Parser,
-    character::complete::{digit0, one_of},
-    combinator::{all_consuming, opt, recognize},
-    sequence::pair,
-};
-
 /// Longest NM text accepted by [`crate::Value::as_number`], after trimming spaces.
 pub const MAX_NUMBER_LEN: usize = 64;
 
-fn nm(input: &[u8]) -> IResult<&[u8], &[u8]> {
-    all_consuming(recognize((
-        opt(one_of("+-")),
-        digit0,
-        opt(pair(nom::character::complete::char('.'), digit0)),
-    )))
-    .parse(input)
+/// The NM grammar (optional sign, digits, optional `.` and digits) as one loop: numbers are
+/// read for every quantity of every order.
+fn is_nm(text: &[u8]) -> bool {
+    let body = match text.first() {
+        Some(b'+' | b'-') => text.get(1..).unwrap_or_default(),
+        _ => text,
+    };
+    let mut dot = false;
+    body.iter().all(|&b| match b {
+        b'0'..=b'9' => true,
+        b'.' if !dot => {
+            dot = true;
+            true
+        }
+        _ => false,
+    })
 }
 
 /// Parse NM text; `None` when it is not a number or longer than [`MAX_NUMBER_LEN`].
@@ -26,17 +28,63 @@ pub(crate) fn parse_nm(text: &[u8]) -> Option<f64> {
     if text.is_empty() || text.len() > MAX_NUMBER_LEN {
         return None;
     }
-    let (_, matched) = nm(text).ok()?;
-    if !matched.iter().any(u8::is_ascii_digit) {
+    if !is_nm(text) || !text.iter().any(u8::is_ascii_digit) {
         return None;
     }
-    let s = core::str::from_utf8(matched).ok()?;
+    let s = core::str::from_utf8(text).ok()?;
     s.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_nm;
+    use super::{is_nm, parse_nm};
+    use nom::{
+        IResult, Parser,
+        character::complete::{digit0, one_of},
+        combinator::{all_consuming, opt, recognize},
+        sequence::pair,
+    };
+
+    /// The NM grammar in nom, the reference [`is_nm`] is tested against.
+    fn nm(input: &[u8]) -> IResult<&[u8], &[u8]> {
+        all_consuming(recognize((
+            opt(one_of("+-")),
+            digit0,
+            opt(pair(nom::character::complete::char('.'), digit0)),
+        )))
+        .parse(input)
+    }
+
+    #[test]
+    fn loop_grammar_is_the_nom_grammar() {
+        let alphabet = [b'+', b'-', b'.', b'0', b'7', b'e', b' '];
+        // Every string of up to four symbols from an alphabet that covers each branch.
+        let mut inputs = vec![Vec::new()];
+        for _ in 0..4 {
+            let longer: Vec<Vec<u8>> = inputs
+                .iter()
+                .flat_map(|s| {
+                    alphabet.iter().map(move |&b| {
+                        let mut t = s.clone();
+                        t.push(b);
+                        t
+                    })
+                })
+                .collect();
+            inputs.extend(longer);
+        }
+        inputs.sort();
+        inputs.dedup();
+        assert!(inputs.len() > 2000);
+        for input in &inputs {
+            assert_eq!(
+                is_nm(input),
+                nm(input).is_ok(),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
 
     #[test]
     fn numbers() {

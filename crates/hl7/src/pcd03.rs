@@ -14,8 +14,8 @@ pub const MDC_ATTR_PT_WEIGHT: &str = "68063";
 /// Most order groups accepted in one message.
 pub const MAX_ORDERS: usize = 32;
 
-const PUMP_NAME: &[u8] = b"MDC_DEV_PUMP_INFUS_VMD";
-const WEIGHT_NAME: &[u8] = b"MDC_ATTR_PT_WEIGHT";
+const PUMP_NAME: &str = "MDC_DEV_PUMP_INFUS_VMD";
+const WEIGHT_NAME: &str = "MDC_ATTR_PT_WEIGHT";
 
 /// ORC-1 order control, with unknown codes kept raw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,12 +63,26 @@ pub struct Coded<'a> {
 impl<'a> Coded<'a> {
     /// Read components 1-6 of the first repetition of a field.
     pub fn from_field(field: Option<Field<'a>>) -> Self {
+        let Some(rep) = field.and_then(|f| f.repetition(1)) else {
+            return Coded::default();
+        };
+        if let Some((text, sep)) = rep.plain_text() {
+            // Nothing to decode (the usual case): borrow each component as it is.
+            let mut comps = plain_components(text, sep);
+            let mut next = || Cow::Borrowed(comps.next().unwrap_or(""));
+            return Coded {
+                identifier: next(),
+                text: next(),
+                system: next(),
+                alt_identifier: next(),
+                alt_text: next(),
+                alt_system: next(),
+            };
+        }
         // One pass over the components: a coded field is read for every unit and code.
         let mut parts: [Cow<'a, str>; 6] = Default::default();
-        if let Some(rep) = field.and_then(|f| f.repetition(1)) {
-            for (slot, comp) in parts.iter_mut().zip(rep.components()) {
-                *slot = comp.value().text();
-            }
+        for (slot, comp) in parts.iter_mut().zip(rep.components()) {
+            *slot = comp.value().text();
         }
         let [
             identifier,
@@ -115,11 +129,11 @@ impl<'a> Coded<'a> {
     }
 
     /// True when either triplet's identifier is `code` or its text is `name`.
-    fn names(&self, code: &str, name: &[u8]) -> bool {
+    fn names(&self, code: &str, name: &str) -> bool {
         self.identifier == code
             || self.alt_identifier == code
-            || self.text.as_bytes() == name
-            || self.alt_text.as_bytes() == name
+            || self.text == name
+            || self.alt_text == name
     }
 }
 
@@ -142,9 +156,12 @@ impl<'a> Quantity<'a> {
         if value.is_empty() {
             return None;
         }
+        // Decoded once: a text that is not UTF-8 has non-ASCII bytes and is no number either
+        // way, so parsing the text is parsing the decoded bytes.
+        let raw = value.text();
         Some(Quantity {
-            value: value.as_number(),
-            raw: value.text(),
+            value: crate::number::parse_nm(raw.as_bytes()),
+            raw,
             units: Coded::from_field(units),
         })
     }
@@ -221,6 +238,47 @@ pub enum Pcd03Error {
     },
 }
 
+/// The components of a repetition's plain text (see [`crate::Repetition`]'s `plain_text`).
+fn plain_components(text: &str, sep: Option<u8>) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    core::iter::from_fn(move || {
+        let current = rest?;
+        let end = sep.and_then(|sep| crate::segment::find_byte(sep, current.as_bytes()));
+        match end {
+            Some(i) => {
+                // `sep` is ASCII, so both sides of it are on character boundaries.
+                rest = current.get(i + 1..);
+                current.get(..i)
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
+}
+
+/// Whether OBX-3 names the observation `code` / `name` (either triplet). Compared on the raw
+/// components when nothing needs decoding: every OBX of every order is tested this way.
+fn observation_is(field: Option<Field<'_>>, code: &str, name: &str) -> bool {
+    let plain = field
+        .and_then(|f| f.repetition(1))
+        .and_then(|rep| rep.plain_text());
+    match plain {
+        Some((text, sep)) => {
+            plain_components(text, sep)
+                .take(5)
+                .enumerate()
+                .any(|(i, c)| match i {
+                    0 | 3 => c == code,
+                    1 | 4 => c == name,
+                    _ => false,
+                })
+        }
+        None => Coded::from_field(field).names(code, name),
+    }
+}
+
 fn text_of<'a>(seg: &Segment<'a>, field: usize, comp: usize) -> Option<Cow<'a, str>> {
     text_of_field(seg.field(field), comp)
 }
@@ -269,9 +327,15 @@ fn finish(group: Group<'_>, number: usize) -> Result<InfusionOrder<'_>, Pcd03Err
 
 /// Read the orders of a PCD-03 `RGV^O15` message (at most [`MAX_ORDERS`]).
 pub fn read_infusion_orders<'a>(msg: &Message<'a>) -> Result<InfusionOrderMessage<'a>, Pcd03Error> {
-    let header = msg.header();
+    // MSH-9 scanned for once, then its first two components.
+    let kind = msg
+        .header()
+        .segment()
+        .field(9)
+        .and_then(|f| f.repetition(1));
+    let component = |n| kind.and_then(|r| r.component(n)).map(|c| c.value());
     let is = |v: Option<Value<'_>>, s: &[u8]| v.is_some_and(|v| v.decoded().as_ref() == s);
-    if !(is(header.message_code(), b"RGV") && is(header.trigger_event(), b"O15")) {
+    if !(is(component(1), b"RGV") && is(component(2), b"O15")) {
         return Err(Pcd03Error::NotRgvO15);
     }
     let mut patient_id = None;
@@ -334,13 +398,13 @@ pub fn read_infusion_orders<'a>(msg: &Message<'a>) -> Result<InfusionOrderMessag
                     return Err(out_of_order);
                 };
                 let obx = seg.first_fields::<18>();
-                let code = Coded::from_field(nth(&obx, 3));
-                if code.names(MDC_DEV_PUMP_INFUS_VMD, PUMP_NAME) {
+                let code = nth(&obx, 3);
+                if observation_is(code, MDC_DEV_PUMP_INFUS_VMD, PUMP_NAME) {
                     group.pump_id_rows += 1;
                     if group.pump_id.is_none() {
                         group.pump_id = text_of_field(nth(&obx, 18), 1);
                     }
-                } else if code.names(MDC_ATTR_PT_WEIGHT, WEIGHT_NAME) {
+                } else if observation_is(code, MDC_ATTR_PT_WEIGHT, WEIGHT_NAME) {
                     let weight = Quantity::from_fields(nth(&obx, 5), nth(&obx, 6));
                     if first_weight.is_none() {
                         first_weight.clone_from(&weight);
@@ -367,4 +431,66 @@ pub fn read_infusion_orders<'a>(msg: &Message<'a>) -> Result<InfusionOrderMessag
         care_area,
         orders,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ParseLimits;
+
+    /// Components 1-6 read one at a time through `Value::text`, the reference for the fast path.
+    fn reference(field: Option<Field<'_>>) -> [String; 6] {
+        let mut out: [String; 6] = Default::default();
+        for (n, slot) in out.iter_mut().enumerate() {
+            *slot = field
+                .and_then(|f| f.component(n + 1))
+                .map(|c| c.value().text().into_owned())
+                .unwrap_or_default();
+        }
+        out
+    }
+
+    #[test]
+    fn coded_fast_path_reads_what_value_text_reads() {
+        let fields: [&[u8]; 8] = [
+            b"265266^MDC_DIM_MILLI_L_PER_HR^MDC^mL/h^mL/h^UCUM",
+            b"mL^mL^UCUM",
+            b"",
+            b"^^^^^^^extra",
+            b"U\\S\\h^units \\T\\ more^UCUM",
+            b"\xb5g/h^\xb5g/h^UCUM",
+            b"HEP100^Heparin 25000&sub^EGHDL~SECOND^rep",
+            b"a\\X41\\^\\E\\^\\Q\\",
+        ];
+        for field in fields {
+            let mut raw = b"MSH|^~\\&|A|B|C|D|20260101||RGV^O15|1|P|2.6\rOBX|1|CWE|".to_vec();
+            raw.extend_from_slice(field);
+            let msg = Message::parse(&raw, &ParseLimits::default()).unwrap();
+            let obx = msg.segments().nth(1).unwrap();
+            let coded = Coded::from_field(obx.field(3));
+            let got = [
+                &coded.identifier,
+                &coded.text,
+                &coded.system,
+                &coded.alt_identifier,
+                &coded.alt_text,
+                &coded.alt_system,
+            ]
+            .map(|c| c.to_string());
+            assert_eq!(
+                got,
+                reference(obx.field(3)),
+                "{}",
+                String::from_utf8_lossy(field)
+            );
+            let names = |code: &str, name: &str| {
+                observation_is(obx.field(3), code, name)
+                    == Coded::from_field(obx.field(3)).names(code, name)
+            };
+            assert!(names("265266", "nothing"));
+            assert!(names("nothing", "mL/h"));
+            assert!(names("U^h", "x"));
+            assert!(names("aA", "\\"));
+        }
+    }
 }

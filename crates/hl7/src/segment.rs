@@ -4,20 +4,51 @@
 
 use crate::{Delimiters, Value};
 
+/// The first `needle` in `hay`. HL7 pieces are mostly a few bytes long, where setting up a
+/// vector search costs more than the search: the first [`SHORT_SCAN`] bytes are scanned a word
+/// at a time, and memchr takes over for long text (notes, base64 payloads).
+pub(crate) fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
+    const LOW: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let pattern = u64::from_ne_bytes([needle; 8]);
+    let head = hay.get(..SHORT_SCAN).unwrap_or(hay);
+    let mut words = head.chunks_exact(8);
+    let mut offset = 0;
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let x = u64::from_le_bytes(bytes) ^ pattern;
+        // The lowest flagged byte is the first zero byte of `x`, i.e. the first match (SWAR
+        // "has zero byte"; false flags only ever sit above a true one).
+        let found = x.wrapping_sub(LOW) & !x & HIGH;
+        if found != 0 {
+            return Some(offset + (found.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    if let Some(i) = words.remainder().iter().position(|&b| b == needle) {
+        return Some(offset + i);
+    }
+    let tail = hay.get(SHORT_SCAN..)?;
+    memchr::memchr(needle, tail).map(|i| i + SHORT_SCAN)
+}
+
+/// Bytes [`find_byte`] scans itself before handing over to memchr.
+const SHORT_SCAN: usize = 64;
+
 /// The `n`th (1-based) piece of `raw` split on `sep`; no split when `sep` is `None`.
 fn nth_piece(raw: &[u8], sep: Option<u8>, n: usize) -> Option<&[u8]> {
     let index = n.checked_sub(1)?;
     match sep {
         None => (index == 0).then_some(raw),
         Some(sep) => {
-            // memchr finds separators a vector at a time; fields are looked up on every access.
-            let mut seps = memchr::memchr_iter(sep, raw);
-            let mut start = 0;
+            let mut rest = raw;
             for _ in 0..index {
-                start = seps.next()? + 1;
+                let at = find_byte(sep, rest)?;
+                rest = rest.get(at + 1..)?;
             }
-            let end = seps.next().unwrap_or(raw.len());
-            raw.get(start..end)
+            let end = find_byte(sep, rest).unwrap_or(rest.len());
+            rest.get(..end)
         }
     }
 }
@@ -111,22 +142,38 @@ impl<'a> Segment<'a> {
     /// For MSH, index 0 is MSH-1 (the field separator) and index 1 MSH-2, as in `field`.
     pub fn first_fields<const N: usize>(&self) -> [Option<Field<'a>>; N] {
         let mut out = [None; N];
+        let fs = self.delims.field;
         if self.is_msh() {
             for (i, slot) in out.iter_mut().enumerate().take(2) {
                 *slot = self.field(i + 1);
             }
-            let fs = self.delims.field;
             // MSH-3 onwards: the pieces after MSH-2's separator.
-            let mut pieces = self.raw.split(move |&b| b == fs).skip(2);
-            for slot in out.iter_mut().skip(2) {
-                *slot = pieces.next().map(|raw| Field::new(raw, self.delims));
+            let after = |raw: &'a [u8]| find_byte(fs, raw).and_then(|i| raw.get(i + 1..));
+            if let Some(rest) = after(self.raw).and_then(after) {
+                self.split_fields(rest, out.get_mut(2..).unwrap_or(&mut []));
             }
-        } else {
-            for (slot, field) in out.iter_mut().zip(self.fields()) {
-                *slot = Some(field);
-            }
+        } else if self.raw.len() > 3 {
+            self.split_fields(self.raw.get(4..).unwrap_or(&[]), &mut out);
         }
         out
+    }
+
+    /// Fill `slots` with the fields of `body` split on the field separator, a vector at a
+    /// time (this runs for every segment a reader looks at).
+    fn split_fields(&self, body: &'a [u8], slots: &mut [Option<Field<'a>>]) {
+        let mut rest = body;
+        for slot in slots {
+            match find_byte(self.delims.field, rest) {
+                Some(end) => {
+                    *slot = Some(Field::new(rest.get(..end).unwrap_or(&[]), self.delims));
+                    rest = rest.get(end + 1..).unwrap_or(&[]);
+                }
+                None => {
+                    *slot = Some(Field::new(rest, self.delims));
+                    break;
+                }
+            }
+        }
     }
 
     /// The number of fields, per HL7 numbering (for MSH this counts MSH-1).
@@ -258,6 +305,27 @@ impl<'a> Repetition<'a> {
         })
     }
 
+    /// The repetition as text with its component separator, when reading its components
+    /// needs no decoding: no escape character in it and valid UTF-8. Each component is then
+    /// the borrowed piece between separators (delimiters are ASCII, so every piece of valid
+    /// UTF-8 is valid UTF-8), exactly what [`Value::text`] would return for it.
+    pub(crate) fn plain_text(&self) -> Option<(&'a str, Option<u8>)> {
+        let sep = self.field.sep(Some(self.field.delims.component));
+        if sep.is_some_and(|s| !s.is_ascii()) {
+            return None;
+        }
+        let escape = if self.field.literal {
+            None
+        } else {
+            self.field.delims.escape
+        };
+        if escape.is_some_and(|e| find_byte(e, self.raw).is_some()) {
+            return None;
+        }
+        let text = core::str::from_utf8(self.raw).ok()?;
+        Some((text, sep))
+    }
+
     /// The number of components (at least 1).
     pub fn component_count(&self) -> usize {
         piece_count(self.raw, self.field.sep(Some(self.field.delims.component)))
@@ -297,5 +365,64 @@ impl<'a> Component<'a> {
     /// The whole component as a value.
     pub fn value(&self) -> Value<'a> {
         self.field.value_of(self.raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_byte_finds_the_first_match_at_every_offset() {
+        // Across the word-at-a-time head, its remainder and the memchr tail.
+        for len in 0..150 {
+            let mut hay = vec![b'a'; len];
+            assert_eq!(find_byte(b'|', &hay), None, "len {len}");
+            for at in 0..len {
+                hay.fill(b'a');
+                hay[at] = b'|';
+                if at + 3 < len {
+                    hay[at + 3] = b'|';
+                }
+                assert_eq!(find_byte(b'|', &hay), Some(at), "len {len} at {at}");
+                // A byte one above the needle must not be taken for it.
+                hay[at] = b'}';
+                let expected = hay.iter().position(|&b| b == b'|');
+                assert_eq!(find_byte(b'|', &hay), expected, "len {len} at {at}");
+            }
+        }
+        let high = [0x80u8, 0xFF, 0x7F, 0x01, 0x00, 0xFE, 0x81, 0x00, 0xFF];
+        for needle in [0x00, 0x01, 0x7F, 0x80, 0x81, 0xFE, 0xFF] {
+            assert_eq!(
+                find_byte(needle, &high),
+                high.iter().position(|&b| b == needle)
+            );
+        }
+    }
+
+    #[test]
+    fn first_fields_agree_with_field() {
+        let d = Delimiters::default();
+        for raw in [
+            &b"MSH|^~\\&|A|B||D|||RGV^O15"[..],
+            b"MSH|^~\\&",
+            b"MSH|^~\\&|",
+            b"PID|1||12345^^^H~999|",
+            b"PID",
+            b"PID|",
+            b"OBX|1|ST|69986^MDC_DEV_PUMP_INFUS_VMD^MDC|||||||||||||||PUMP-0042^EGH",
+        ] {
+            let seg = Segment::new(raw, d, 0);
+            let fields = seg.first_fields::<20>();
+            for (i, f) in fields.iter().enumerate() {
+                assert_eq!(
+                    f.map(|f| f.raw()),
+                    seg.field(i + 1).map(|f| f.raw()),
+                    "{} field {}",
+                    String::from_utf8_lossy(raw),
+                    i + 1
+                );
+            }
+        }
     }
 }

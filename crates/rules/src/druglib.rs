@@ -153,15 +153,20 @@ pub struct DoseOrder<'o> {
     pub concentration: Option<(Kind, f64)>,
 }
 
-impl DoseOrder<'_> {
-    fn label(&self) -> &str {
-        self.names
-            .iter()
-            .chain(self.codes.iter())
-            .find(|s| !s.is_empty())
-            .copied()
-            .unwrap_or("(unnamed drug)")
+impl<'o> DoseOrder<'o> {
+    fn label(&self) -> &'o str {
+        label_of(&self.codes, &self.names)
     }
+}
+
+/// How messages name a drug: its first name, else its first code.
+fn label_of<'o>(codes: &[&'o str; 2], names: &[&'o str; 2]) -> &'o str {
+    names
+        .iter()
+        .chain(codes.iter())
+        .find(|s| !s.is_empty())
+        .copied()
+        .unwrap_or("(unnamed drug)")
 }
 
 fn written(units: &wardgate_hl7::Coded<'_>) -> String {
@@ -201,7 +206,7 @@ impl<'o> DoseOrder<'o> {
             bolus: order.order_control == OrderControl::Bolus,
             ..DoseOrder::default()
         };
-        let label = out.label().to_owned();
+        let label = out.label();
         if order.pump_id_rows != 1 || order.pump_id.as_deref().is_none_or(str::is_empty) {
             return Err(Violation {
                 reason: format!(
@@ -237,7 +242,7 @@ impl<'o> DoseOrder<'o> {
             }
         }
         if let Some(vtbi) = &order.vtbi {
-            out.given.push(resolve(vtbi, &label, Slot::Vtbi, "VTBI")?);
+            out.given.push(resolve(vtbi, label, Slot::Vtbi, "VTBI")?);
         }
         let Some(rate) = &order.rate else {
             return Err(Violation {
@@ -246,7 +251,7 @@ impl<'o> DoseOrder<'o> {
                 application_code: None,
             });
         };
-        out.given.push(resolve(rate, &label, Slot::Rate, "rate")?);
+        out.given.push(resolve(rate, label, Slot::Rate, "rate")?);
         Ok(out)
     }
 }
@@ -320,9 +325,8 @@ impl DrugLibrary {
         };
         let mut alerts = Vec::new();
         // VTBI first, then rates and doses: the order of the checks fixes which reason is given.
-        let mut given: Vec<&Given> = order.given.iter().collect();
-        given.sort_by_key(|g| g.slot != Slot::Vtbi);
-        for g in given {
+        let vtbi = order.given.iter().filter(|g| g.slot == Slot::Vtbi);
+        for g in vtbi.chain(order.given.iter().filter(|g| g.slot != Slot::Vtbi)) {
             ctx.check(g, order.bolus, limits, &mut alerts)?;
         }
         Ok(alerts)

@@ -26,6 +26,7 @@ mod testcase;
 pub mod time;
 mod toml_read;
 pub mod units;
+mod units_table;
 mod verdict;
 
 pub use breakglass::{OverrideRefused, Overrides};

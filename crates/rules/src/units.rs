@@ -8,6 +8,8 @@ use std::fmt;
 
 use wardgate_hl7::Coded;
 
+use crate::units_table;
+
 /// What a quantity counts (the numerator of its unit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -183,9 +185,41 @@ fn per_time(token: &str) -> Option<f64> {
         .map(|&(_, f)| f)
 }
 
+/// `str::trim`, without its Unicode scan when both ends are plain ASCII (units are parsed for
+/// every value of every order).
+fn trim(text: &str) -> &str {
+    let plain = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii() && !b.is_ascii_whitespace());
+    let bytes = text.as_bytes();
+    if plain(bytes.first()) && plain(bytes.last()) {
+        text
+    } else {
+        text.trim()
+    }
+}
+
+/// `text.split("_PER_")` without building a substring searcher per call.
+fn split_per(text: &str) -> impl Iterator<Item = &str> {
+    const SEP: &[u8] = b"_PER_";
+    let mut rest = Some(text);
+    core::iter::from_fn(move || {
+        let current = rest?;
+        match current.as_bytes().windows(SEP.len()).position(|w| w == SEP) {
+            Some(i) => {
+                // `_PER_` is ASCII, so both sides are on character boundaries.
+                rest = current.get(i + SEP.len()..);
+                current.get(..i)
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
+}
+
 /// Parse a UCUM-style unit such as `mL/h`, `ug/kg/min`, `U/kg/h`, `[iU]/h`, `mg`.
 pub fn parse_ucum(text: &str) -> Result<Unit, UnitError> {
-    let text = text.trim();
+    let text = trim(text);
     if text.is_empty() {
         return Err(UnitError::Missing);
     }
@@ -215,8 +249,8 @@ pub fn parse_ucum(text: &str) -> Result<Unit, UnitError> {
 /// Parse an IEEE 11073-10101 mnemonic such as `MDC_DIM_MILLI_L_PER_HR`.
 pub fn parse_mdc_mnemonic(text: &str) -> Result<Unit, UnitError> {
     let unknown = || UnitError::Unknown(text.to_owned());
-    let rest = text.trim().strip_prefix("MDC_DIM_").ok_or_else(unknown)?;
-    let mut parts = rest.split("_PER_");
+    let rest = trim(text).strip_prefix("MDC_DIM_").ok_or_else(unknown)?;
+    let mut parts = split_per(rest);
     let head = parts.next().ok_or_else(unknown)?;
     let (prefix, base) = match head.split_once('_') {
         Some((p, b)) if mdc_prefix(p).is_some() => (mdc_prefix(p).unwrap_or(1.0), b),
@@ -279,7 +313,7 @@ fn mdc_prefix(p: &str) -> Option<f64> {
 /// (ISO/IEEE 11073-10101 §A.6), so a base unit is known once its unprefixed code is.
 pub fn parse_mdc_code(text: &str) -> Result<Unit, UnitError> {
     let unknown = || UnitError::Unknown(text.to_owned());
-    let code: u32 = text.trim().parse().map_err(|_| unknown())?;
+    let code: u32 = trim(text).parse().map_err(|_| unknown())?;
     let term = code.checked_sub(4 << 16).ok_or_else(unknown)?;
     let prefix = match term & 0x1F {
         0 => 1.0,
@@ -315,12 +349,31 @@ pub fn parse_mdc_code(text: &str) -> Result<Unit, UnitError> {
     Ok(unit)
 }
 
-fn parse_in_system(value: &str, system: &str) -> Option<Result<Unit, UnitError>> {
-    if value.trim().is_empty() {
+pub(crate) fn parse_in_system(value: &str, system: &str) -> Option<Result<Unit, UnitError>> {
+    let trimmed = trim(value);
+    if trimmed.is_empty() {
+        return None;
+    }
+    // Only untrimmed text is looked up: outside MDC a leading space makes `MDC_DIM_...` UCUM.
+    if trimmed.len() == value.len() {
+        if let Some(unit) = units_table::spelling(trimmed, system.eq_ignore_ascii_case("MDC")) {
+            return Some(Ok(unit));
+        }
+    }
+    parse_spelling(value, trimmed, system)
+}
+
+/// [`parse_in_system`] without the table: `trimmed` is `value` trimmed.
+pub(crate) fn parse_spelling(
+    value: &str,
+    trimmed: &str,
+    system: &str,
+) -> Option<Result<Unit, UnitError>> {
+    if trimmed.is_empty() {
         return None;
     }
     let res = if system.eq_ignore_ascii_case("MDC") {
-        if value.trim().bytes().all(|b| b.is_ascii_digit()) {
+        if trimmed.bytes().all(|b| b.is_ascii_digit()) {
             parse_mdc_code(value)
         } else {
             parse_mdc_mnemonic(value)
@@ -338,11 +391,29 @@ fn parse_in_system(value: &str, system: &str) -> Option<Result<Unit, UnitError>>
 /// Every component that resolves must agree: an attacker cannot hide `mL/min` behind a display
 /// text that says `mL/h`. Components that do not resolve (free text) are ignored as long as one does.
 pub fn resolve_coded(units: &Coded<'_>) -> Result<Unit, UnitError> {
+    let fields = [
+        &*units.identifier,
+        &*units.text,
+        &*units.system,
+        &*units.alt_identifier,
+        &*units.alt_text,
+        &*units.alt_system,
+    ];
+    match units_table::field(&fields) {
+        Some(unit) => Ok(unit),
+        None => resolve_components(fields),
+    }
+}
+
+/// [`resolve_coded`] on components 1-6, without the table of common fields.
+pub(crate) fn resolve_components(
+    [id, text, system, alt_id, alt_text, alt_system]: [&str; 6],
+) -> Result<Unit, UnitError> {
     let candidates = [
-        (&units.identifier, &units.system),
-        (&units.text, &units.system),
-        (&units.alt_identifier, &units.alt_system),
-        (&units.alt_text, &units.alt_system),
+        (id, system),
+        (text, system),
+        (alt_id, alt_system),
+        (alt_text, alt_system),
     ];
     let mut found: Option<(Unit, &str)> = None;
     let mut first_error = None;
@@ -368,7 +439,7 @@ pub fn resolve_coded(units: &Coded<'_>) -> Result<Unit, UnitError> {
                     ));
                 }
                 Some(_) => {}
-                None => found = Some((unit, value.as_ref())),
+                None => found = Some((unit, *value)),
             },
             Err(e) => {
                 first_error.get_or_insert(e);
@@ -582,5 +653,24 @@ mod tests {
         );
         assert!(parse_ucum("mg/kg/kg").is_err());
         assert!(parse_ucum("mL/h/min").is_err());
+    }
+
+    #[test]
+    fn split_per_is_str_split() {
+        for text in [
+            "",
+            "_PER_",
+            "A_PER_B",
+            "A_PER__PER_B",
+            "A_PER",
+            "_PER_A_PER_",
+            "X_PE_PER_R",
+        ] {
+            assert_eq!(
+                split_per(text).collect::<Vec<_>>(),
+                text.split("_PER_").collect::<Vec<_>>(),
+                "{text}"
+            );
+        }
     }
 }
