@@ -372,10 +372,14 @@ impl Driver {
                         rec.rule = Some(d.rule.to_string());
                         rec.reason = Some(d.reason.clone());
                         rec.code = d.application_code;
+                        // Every HL7 denial carries ERR-3; 207 only guards a denial built elsewhere.
+                        let error = d
+                            .hl7_error
+                            .map_or(ErrorCode::APPLICATION_INTERNAL_ERROR, ErrorCode);
                         telemetry::refusal(
                             route.name(),
                             d.application_code
-                                .map_or_else(|| d.hl7_error.to_string(), |c| c.to_string()),
+                                .map_or_else(|| error.0.to_string(), |c| c.to_string()),
                         );
                         let code = match header.ack_mode() {
                             AckMode::Original => AckCode::AR,
@@ -384,7 +388,7 @@ impl Driver {
                         let text = format!("refused by wardgate rule {}: {}", d.rule, d.reason);
                         let refusal = Refusal {
                             code,
-                            error: ErrorCode(d.hl7_error),
+                            error,
                             severity: Severity::Error,
                             application_code: d.application_code,
                             user_message: &text,

@@ -117,7 +117,7 @@ fn pinned_hl7(v: Violation, drug: &str) -> Denial {
     Denial {
         rule: Arc::from(PINNED_RULE),
         reason: pinned_reason(&v, drug),
-        hl7_error: v.hl7_error,
+        hl7_error: Some(v.hl7_error),
         application_code: v.application_code,
     }
 }

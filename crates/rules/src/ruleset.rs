@@ -216,7 +216,7 @@ impl Rule {
         Denial {
             rule: self.id.clone(),
             reason,
-            hl7_error: self.hl7_error,
+            hl7_error: Some(self.hl7_error),
             application_code: self.application_code,
         }
     }
@@ -238,7 +238,7 @@ impl Rule {
                         return Verdict::Deny(Denial {
                             rule: self.id.clone(),
                             reason: format!("not a readable infusion order: {e}"),
-                            hl7_error: hl7_error::REQUIRED_FIELD_MISSING,
+                            hl7_error: Some(hl7_error::REQUIRED_FIELD_MISSING),
                             application_code: None,
                         });
                     }
@@ -249,7 +249,7 @@ impl Rule {
                         return Verdict::Deny(Denial {
                             rule: self.id.clone(),
                             reason,
-                            hl7_error: hl7_error::APPLICATION_ERROR,
+                            hl7_error: Some(hl7_error::APPLICATION_ERROR),
                             application_code: Some(crate::druglib::piv::STALE_ORDER),
                         });
                     }
@@ -259,7 +259,7 @@ impl Rule {
                             return Verdict::Deny(Denial {
                                 rule: self.id.clone(),
                                 reason: v.reason,
-                                hl7_error: v.hl7_error,
+                                hl7_error: Some(v.hl7_error),
                                 application_code: v.application_code,
                             });
                         }
@@ -363,7 +363,7 @@ impl RuleSet {
                 Verdict::Deny(Denial {
                     rule: Arc::from("default"),
                     reason: format!("no rule allows {kind} from this sender"),
-                    hl7_error: hl7_error::APPLICATION_ERROR,
+                    hl7_error: Some(hl7_error::APPLICATION_ERROR),
                     application_code: None,
                 })
             }

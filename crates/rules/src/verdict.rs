@@ -60,11 +60,10 @@ pub struct Denial {
     pub rule: Arc<str>,
     /// A sentence for the audit log and the NACK's user message.
     pub reason: String,
-    /// HL7 table 0357 error code for ERR-3; meaningful on HL7 denials only. Pump and DICOM
-    /// denials ([`Denial::outside_hl7`]) carry a placeholder here: their refusal on the wire is
-    /// the NAK reason (from `application_code`) or the A-ASSOCIATE-RJ reason / DIMSE status of
-    /// the DICOM decision.
-    pub hl7_error: u16,
+    /// HL7 table 0357 error code for ERR-3; only HL7 denials have one. Pump and DICOM denials
+    /// ([`Denial::outside_hl7`]) carry `None`: their refusal on the wire is the NAK reason (from
+    /// `application_code`) or the A-ASSOCIATE-RJ reason / DIMSE status of the DICOM decision.
+    pub hl7_error: Option<u16>,
     /// Application error code: ERR-5 on HL7 (IHE PIV 90xx codes for PCD-03); on pump routes the
     /// PIV code of a drug-library or clinical-check refusal, which picks the NAK reason.
     pub application_code: Option<u16>,
@@ -72,8 +71,7 @@ pub struct Denial {
 
 impl Denial {
     /// A refusal in a protocol with no HL7 ERR-3 (pump NAK, DICOM A-ASSOCIATE-RJ, DIMSE failure
-    /// response, A-ABORT). Its `hl7_error` is a placeholder (207) that nothing reads for these
-    /// protocols.
+    /// response, A-ABORT): `hl7_error` is `None`.
     pub fn outside_hl7(
         rule: impl Into<Arc<str>>,
         reason: String,
@@ -82,7 +80,7 @@ impl Denial {
         Denial {
             rule: rule.into(),
             reason,
-            hl7_error: crate::druglib::hl7_error::APPLICATION_ERROR,
+            hl7_error: None,
             application_code,
         }
     }

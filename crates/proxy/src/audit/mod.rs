@@ -65,8 +65,9 @@ pub struct AuditRecord {
     /// Why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Application error code sent in ERR-5; on DICOM routes the DIMSE status of a refusal or a
-    /// response, or the A-ASSOCIATE-RJ / A-ABORT reason.
+    /// Application error code sent in ERR-5; on pump routes the PIV code of a drug-library or
+    /// clinical-check refusal (which picks the NAK reason); on DICOM routes the DIMSE status of a
+    /// refusal or a response, or the A-ASSOCIATE-RJ / A-ABORT reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<u16>,
     /// Soft-limit alerts.

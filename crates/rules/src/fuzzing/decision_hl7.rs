@@ -154,7 +154,9 @@ impl Conn<'_> {
                         let text = format!("refused by wardgate rule {}: {}", d.rule, d.reason);
                         let refusal = Refusal {
                             code,
-                            error: ErrorCode(d.hl7_error),
+                            error: d
+                                .hl7_error
+                                .map_or(ErrorCode::APPLICATION_INTERNAL_ERROR, ErrorCode),
                             severity: Severity::Error,
                             application_code: d.application_code,
                             user_message: &text,
