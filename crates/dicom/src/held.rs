@@ -7,7 +7,51 @@
 
 use std::collections::VecDeque;
 
-use crate::{PDU_HEADER_LEN, Pdv, build_p_data_tf, parse_pdvs};
+use crate::{
+    CommandAssembler, CommandSet, DEFAULT_MAX_COMMAND_LEN, PDU_HEADER_LEN, Pdv, build_p_data_tf,
+    parse_pdvs,
+};
+
+/// The message stream of one direction: command reassembly and where the current message is
+/// (shared by the proxy's DICOM driver and the decision-path fuzz harness, so both track message
+/// boundaries the same way).
+#[derive(Debug)]
+pub struct MessageStream {
+    /// Reassembles the current command set from its fragments.
+    pub assembler: CommandAssembler,
+    /// What happens to the data-set fragments of the current message.
+    pub data_fate: Fate,
+    /// A data set is announced or under way and its last fragment has not arrived.
+    pub data_due: bool,
+    /// Command fragments are arriving.
+    pub command_pending: bool,
+}
+
+impl Default for MessageStream {
+    fn default() -> Self {
+        MessageStream {
+            assembler: CommandAssembler::new(DEFAULT_MAX_COMMAND_LEN),
+            data_fate: Fate::Forward,
+            data_due: false,
+            command_pending: false,
+        }
+    }
+}
+
+impl MessageStream {
+    /// Between messages: a PDU written now cannot split one.
+    pub fn at_boundary(&self) -> bool {
+        !self.data_due && !self.command_pending
+    }
+
+    /// A command set is complete and judged: its data set (if it announces one) follows with
+    /// the same fate.
+    pub fn on_command(&mut self, cmd: &CommandSet<'_>, fate: Fate) {
+        self.command_pending = false;
+        self.data_due = cmd.has_data_set();
+        self.data_fate = fate;
+    }
+}
 
 /// The fate of one PDV.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

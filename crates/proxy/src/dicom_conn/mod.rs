@@ -12,8 +12,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use wardgate_dicom::{
-    AbortReason, AbortSource, AssociateRq, Association, CommandAssembler, CommandSet,
-    DEFAULT_MAX_COMMAND_LEN, Phase, build_abort,
+    AbortReason, AbortSource, AssociateRq, Association, DEFAULT_MAX_COMMAND_LEN, Phase, build_abort,
 };
 
 use crate::audit::AuditRecord;
@@ -30,7 +29,7 @@ pub(crate) mod names;
 pub(crate) mod policy;
 mod requestor;
 
-use held::{Fate, HeldPdus};
+use held::HeldPdus;
 use inbox::{Inbox, new_inbox};
 
 /// Most PDUs held back while one command set is incomplete.
@@ -69,38 +68,8 @@ enum Close {
     Abort,
 }
 
-/// The message stream of one direction: command reassembly and where the current message is.
-struct Stream {
-    assembler: CommandAssembler,
-    /// What happens to the data-set fragments of the current message.
-    data_fate: Fate,
-    /// A data set is announced or under way and its last fragment has not arrived.
-    data_due: bool,
-    /// Command fragments are arriving.
-    command_pending: bool,
-}
-
-impl Stream {
-    fn new() -> Self {
-        Stream {
-            assembler: CommandAssembler::new(DEFAULT_MAX_COMMAND_LEN),
-            data_fate: Fate::Forward,
-            data_due: false,
-            command_pending: false,
-        }
-    }
-
-    /// Between messages: a PDU written now cannot split one.
-    fn at_boundary(&self) -> bool {
-        !self.data_due && !self.command_pending
-    }
-
-    fn on_command(&mut self, cmd: &CommandSet<'_>, fate: Fate) {
-        self.command_pending = false;
-        self.data_due = cmd.has_data_set();
-        self.data_fate = fate;
-    }
-}
+/// The message stream of one direction.
+type Stream = wardgate_dicom::held::MessageStream;
 
 struct Driver {
     route: Arc<Route>,
@@ -149,8 +118,8 @@ pub async fn serve(
         upstream: None,
         assoc: Association::new(),
         rq: None,
-        inbound: Stream::new(),
-        outbound: Stream::new(),
+        inbound: Stream::default(),
+        outbound: Stream::default(),
         held: HeldPdus::new(MAX_HELD_PDUS, held_bytes),
         replies: VecDeque::new(),
         reply_after_data: None,

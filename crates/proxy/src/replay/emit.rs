@@ -71,6 +71,18 @@ pub(crate) fn verdict(
     line
 }
 
+/// The line for a direction whose framing failed: nothing after it in that direction is judged.
+pub(crate) fn unframed(error: impl std::fmt::Display, buffered: usize) -> ReplayLine {
+    plain(
+        "malformed",
+        None,
+        None,
+        Some(format!(
+            "{error}; the rest of this direction is not framed ({buffered} bytes buffered)"
+        )),
+    )
+}
+
 /// A line with a verdict that is not a rule's.
 pub(crate) fn plain(
     verdict: &str,

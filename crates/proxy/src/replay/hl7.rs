@@ -3,7 +3,7 @@
 
 use wardgate_hl7::{FrameKind, Header, Message, MllpFramer, ParseLimits, read_ack};
 
-use super::emit::{Ctx, Dir, Judge, Out, Outstanding, RxBuf, plain, verdict};
+use super::emit::{Ctx, Dir, Judge, Out, Outstanding, RxBuf, plain, unframed, verdict};
 use super::hl7_type;
 
 /// One MLLP connection.
@@ -120,17 +120,7 @@ impl Judge for Hl7Judge {
                 Err(e) => {
                     let n = self.rx[d].clear();
                     self.dead[d] = true;
-                    out.line(
-                        dir,
-                        plain(
-                            "malformed",
-                            None,
-                            None,
-                            Some(format!(
-                                "{e}; the rest of this direction is not framed ({n} bytes buffered)"
-                            )),
-                        ),
-                    );
+                    out.line(dir, unframed(e, n));
                     return;
                 }
             }

@@ -5,7 +5,7 @@
 use wardgate_pump::{Command, Frame, FrameDecoder, Header};
 use wardgate_rules::Verdict;
 
-use super::emit::{Ctx, Dir, Judge, Out, Outstanding, RxBuf, plain, verdict};
+use super::emit::{Ctx, Dir, Judge, Out, Outstanding, RxBuf, plain, unframed, verdict};
 
 /// One pump connection.
 pub(crate) struct PumpJudge {
@@ -119,17 +119,7 @@ impl Judge for PumpJudge {
                 Err(e) => {
                     let n = self.rx[d].clear();
                     self.dead[d] = true;
-                    out.line(
-                        dir,
-                        plain(
-                            "malformed",
-                            None,
-                            None,
-                            Some(format!(
-                                "{e}; the rest of this direction is not framed ({n} bytes buffered)"
-                            )),
-                        ),
-                    );
+                    out.line(dir, unframed(e, n));
                     return;
                 }
             }

@@ -9,8 +9,8 @@ use std::collections::VecDeque;
 
 use wardgate_dicom::held::{Fate, HeldPdus, Ready};
 use wardgate_dicom::{
-    AbortReason, AbortSource, Assembled, AssociateRq, Association, CommandAssembler, CommandField,
-    CommandSet, DEFAULT_MAX_COMMAND_LEN, DEFAULT_MAX_PDU_LEN, Direction, MIN_ASSOCIATE_BODY_LEN,
+    AbortReason, AbortSource, Assembled, AssociateRq, Association, CommandField, CommandSet,
+    DEFAULT_MAX_COMMAND_LEN, DEFAULT_MAX_PDU_LEN, Direction, MIN_ASSOCIATE_BODY_LEN,
     PDU_HEADER_LEN, Pdu, PduFramer, Pdv, RejectReason, RejectResult, RejectSource, Status,
     build_abort, build_associate_rj, build_dimse_failure, decode_pdu, parse_pdvs,
 };
@@ -21,34 +21,8 @@ use crate::{AssociationDecision, CommandDecision, RuleSet, Sender};
 /// Most PDUs held back while one command set is incomplete (the proxy's `MAX_HELD_PDUS`).
 const MAX_HELD_PDUS: usize = 256;
 
-/// The message stream of one direction (the proxy's `Stream`).
-struct Stream {
-    assembler: CommandAssembler,
-    data_fate: Fate,
-    data_due: bool,
-    command_pending: bool,
-}
-
-impl Stream {
-    fn new() -> Self {
-        Stream {
-            assembler: CommandAssembler::new(DEFAULT_MAX_COMMAND_LEN),
-            data_fate: Fate::Forward,
-            data_due: false,
-            command_pending: false,
-        }
-    }
-
-    fn at_boundary(&self) -> bool {
-        !self.data_due && !self.command_pending
-    }
-
-    fn on_command(&mut self, cmd: &CommandSet<'_>, fate: Fate) {
-        self.command_pending = false;
-        self.data_due = cmd.has_data_set();
-        self.data_fate = fate;
-    }
-}
+/// The message stream of one direction.
+type Stream = wardgate_dicom::held::MessageStream;
 
 /// What the requestor's PDU `pdu` became, for the end-of-run check.
 enum Expect {
@@ -101,8 +75,8 @@ pub(super) fn run(rules: &RuleSet, sender: &Sender, opts: Options, data: &[u8]) 
         upstream: None,
         assoc: Association::new(),
         rq: None,
-        inbound: Stream::new(),
-        outbound: Stream::new(),
+        inbound: Stream::default(),
+        outbound: Stream::default(),
         held: HeldPdus::new(MAX_HELD_PDUS, max_pdu + 2 * DEFAULT_MAX_COMMAND_LEN),
         replies: VecDeque::new(),
         reply_after_data: None,
