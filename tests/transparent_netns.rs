@@ -33,37 +33,17 @@ fn pump_addr() -> SocketAddr {
     SocketAddr::new(PUMP_IP.parse().unwrap(), MLLP_PORT)
 }
 
-/// A shipped example from deploy/, with this test's networks and ports in its `define`s: the
-/// test runs the very rules operators are given.
+/// A shipped example from deploy/, with this test's networks and ports in its `define`s.
 fn deploy_rules(name: &str) -> String {
-    let text = std::fs::read_to_string(common::root().join("deploy").join(name)).unwrap();
-    let values = [
-        ("EHR_NET", "10.71.1.0/24".to_owned()),
-        ("PUMP_NET", "10.71.2.0/24".to_owned()),
-        ("MLLP_PORT", MLLP_PORT.to_string()),
-        ("WARDGATE_PORT", WARDGATE_PORT.to_string()),
-    ];
-    let mut replaced = 0;
-    let mut out = String::new();
-    for line in text.lines() {
-        let mut words = line.split_whitespace();
-        let define = match (words.next(), words.next()) {
-            (Some("define"), Some(name)) => values.iter().find(|(n, _)| *n == name),
-            _ => None,
-        };
-        match define {
-            Some((name, value)) => {
-                out.push_str(&format!("define {name} = {value}\n"));
-                replaced += 1;
-            }
-            None => {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-    }
-    assert_eq!(replaced, values.len(), "deploy/{name} defines {values:?}");
-    out
+    netns::deploy_example(
+        name,
+        &[
+            ("EHR_NET", "10.71.1.0/24".to_owned()),
+            ("PUMP_NET", "10.71.2.0/24".to_owned()),
+            ("MLLP_PORT", MLLP_PORT.to_string()),
+            ("WARDGATE_PORT", WARDGATE_PORT.to_string()),
+        ],
+    )
 }
 
 /// The simulated pump gateway, listening on the pump's own address inside the pump namespace.
