@@ -3,15 +3,12 @@
 //! forwarded as the original bytes.
 
 use sha2::{Digest, Sha256};
-use wardgate_dicom::{
-    AbortReason, Assembled, AssociateAc, CommandSet, Direction, Pdu, PduError, decode_pdu,
-};
+use wardgate_dicom::{AbortReason, Assembled, AssociateAc, CommandSet, Pdu, PduError};
 
 use super::held::Fate;
 use super::inbox::{RawPdu, framer_error_kind};
 use super::names::{command_name, control_id, pdu_name, sop_class};
 use super::policy;
-use super::requestor::state_abort_reason;
 use super::{Close, Driver, Side, push_bounded, remove_id};
 use crate::telemetry;
 
@@ -41,22 +38,9 @@ impl Driver {
 
     async fn on_acceptor_pdu(&mut self, pdu: RawPdu) -> Result<(), Close> {
         let name = Some(pdu_name(pdu.pdu_type));
-        let decoded = match decode_pdu(&pdu.bytes) {
-            Ok(d) => d,
-            Err(e) => {
-                let what = e.to_string();
-                return self
-                    .protocol_error(Side::Acceptor, e.abort_reason(), &what, "pdu", name)
-                    .await;
-            }
+        let Some(decoded) = self.decode_in_state(Side::Acceptor, &pdu).await? else {
+            return Ok(());
         };
-        if let Err(e) = self.assoc.on_pdu(Direction::FromAcceptor, &decoded) {
-            let what = e.to_string();
-            let reason = state_abort_reason(&e);
-            return self
-                .protocol_error(Side::Acceptor, reason, &what, "state", name)
-                .await;
-        }
         match decoded {
             Pdu::AssociateAc(ac) => self.associate_ac(&ac, &pdu.bytes).await,
             Pdu::AssociateRj(rj) => {

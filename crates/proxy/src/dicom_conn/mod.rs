@@ -417,6 +417,38 @@ impl Driver {
         self.abort_client(write_client).await;
     }
 
+    /// Decode a PDU from `side` and move the association state with it. A PDU that does not
+    /// decode, or that the association state does not allow here, ends the association
+    /// ([`Driver::protocol_error`]): `None`, and the caller stops.
+    async fn decode_in_state<'p>(
+        &mut self,
+        side: Side,
+        pdu: &'p inbox::RawPdu,
+    ) -> Result<Option<wardgate_dicom::Pdu<'p>>, Close> {
+        let name = Some(names::pdu_name(pdu.pdu_type));
+        let decoded = match wardgate_dicom::decode_pdu(&pdu.bytes) {
+            Ok(d) => d,
+            Err(e) => {
+                let what = e.to_string();
+                self.protocol_error(side, e.abort_reason(), &what, "pdu", name)
+                    .await?;
+                return Ok(None);
+            }
+        };
+        let direction = match side {
+            Side::Requestor => wardgate_dicom::Direction::FromRequestor,
+            Side::Acceptor => wardgate_dicom::Direction::FromAcceptor,
+        };
+        if let Err(e) = self.assoc.on_pdu(direction, &decoded) {
+            let what = e.to_string();
+            let reason = requestor::state_abort_reason(&e);
+            self.protocol_error(side, reason, &what, "state", name)
+                .await?;
+            return Ok(None);
+        }
+        Ok(Some(decoded))
+    }
+
     /// A protocol error by `side`: it gets A-ABORT with `reason`, the other side (if an
     /// association exists there) an A-ABORT without reason; nothing of the PDU is forwarded.
     async fn protocol_error(

@@ -4,9 +4,8 @@
 
 use sha2::{Digest, Sha256};
 use wardgate_dicom::{
-    AbortReason, Assembled, AssociateRq, AssociationError, CommandField, CommandSet, Direction,
-    Pdu, PduError, RejectReason, RejectResult, RejectSource, Status, build_associate_rj,
-    build_dimse_failure, decode_pdu,
+    AbortReason, Assembled, AssociateRq, AssociationError, CommandField, CommandSet, Pdu, PduError,
+    RejectReason, RejectResult, RejectSource, Status, build_associate_rj, build_dimse_failure,
 };
 
 use super::held::{Fate, Ready};
@@ -55,22 +54,9 @@ impl Driver {
 
     async fn on_requestor_pdu(&mut self, pdu: RawPdu) -> Result<(), Close> {
         let name = Some(pdu_name(pdu.pdu_type));
-        let decoded = match decode_pdu(&pdu.bytes) {
-            Ok(d) => d,
-            Err(e) => {
-                let what = e.to_string();
-                return self
-                    .protocol_error(Side::Requestor, e.abort_reason(), &what, "pdu", name)
-                    .await;
-            }
+        let Some(decoded) = self.decode_in_state(Side::Requestor, &pdu).await? else {
+            return Ok(());
         };
-        if let Err(e) = self.assoc.on_pdu(Direction::FromRequestor, &decoded) {
-            let what = e.to_string();
-            let reason = state_abort_reason(&e);
-            return self
-                .protocol_error(Side::Requestor, reason, &what, "state", name)
-                .await;
-        }
         match decoded {
             Pdu::AssociateRq(rq) => self.associate_rq(rq, &pdu.bytes).await,
             Pdu::PDataTf(pdvs) => {
