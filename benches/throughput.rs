@@ -59,6 +59,9 @@ const PKI_ENV: &str = "WARDGATE_BENCH_PKI";
 const QUICK_ENV: &str = "WARDGATE_BENCH_QUICK";
 /// Set to `parse`, `e2e` or `idle` to run one phase only (e.g. under `perf record`).
 const ONLY_ENV: &str = "WARDGATE_BENCH_ONLY";
+/// Set to `forwarder`, `file` or `sink` to run one phase-2 server only (e.g. under `perf stat`);
+/// the other rows then stay empty.
+const TARGET_ENV: &str = "WARDGATE_BENCH_TARGET";
 
 /// Timed samples per phase-1 measurement; the median is reported.
 const SAMPLES: usize = 5;
@@ -663,6 +666,15 @@ enum Target {
 impl Target {
     const ALL: [Target; 3] = [Target::Forwarder, Target::ProxyFile, Target::ProxySink];
 
+    /// The name `WARDGATE_BENCH_TARGET` selects it by.
+    fn key(self) -> &'static str {
+        match self {
+            Target::Forwarder => "forwarder",
+            Target::ProxyFile => "file",
+            Target::ProxySink => "sink",
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
             Target::Forwarder => "(b) TLS forwarder (copy_bidirectional)",
@@ -824,6 +836,8 @@ fn phase_end_to_end(plan: &Plan, rt: &Runtime, pki: &Pki) -> E2eResults {
         pki.dir.display()
     );
 
+    let only = std::env::var(TARGET_ENV).unwrap_or_default();
+    let wanted = Target::ALL.map(|t| only.is_empty() || only == t.key());
     let mut acc: Vec<Vec<E2e>> = vec![vec![E2e::default(); Target::ALL.len()]; conn_counts.len()];
     for round in 0..plan.rounds {
         for (ci, &conns) in conn_counts.iter().enumerate() {
@@ -833,6 +847,9 @@ fn phase_end_to_end(plan: &Plan, rt: &Runtime, pki: &Pki) -> E2eResults {
                 order.reverse();
             }
             for ti in order {
+                if !wanted[ti] {
+                    continue;
+                }
                 let addr = addr_of(Target::ALL[ti]);
                 let r = rt.block_on(run_clients(addr, &tls, &payload, conns, plan.e2e));
                 let cell = &mut acc[ci][ti];
