@@ -20,13 +20,18 @@ pub(crate) enum Ahead {
 /// Apply the audit failure policy to `rec`, a permitted message about to be forwarded (the
 /// upstream connection already established, so a written line is very likely followed by the
 /// delivery it records; when it is not, an `upstream-unavailable` line follows it).
-pub(crate) fn before_forwarding(route: &Route, rec: &AuditRecord) -> Ahead {
+pub(crate) fn before_forwarding(route: &Route, rec: &mut AuditRecord) -> Ahead {
     if route.config.failure_policy == FailurePolicy::Open {
         return Ahead::Later;
     }
-    let mut ahead = rec.clone();
-    ahead.forwarded = true;
-    match route.try_audit(ahead) {
+    // Written as forwarded; the record itself is left as it was (not forwarded, no time), since
+    // it becomes the refusal's line if the write or the delivery fails. No copy of it is made:
+    // this runs for every permitted message.
+    rec.forwarded = true;
+    let written = route.try_audit_mut(rec);
+    rec.forwarded = false;
+    rec.time.clear();
+    match written {
         Ok(()) => Ahead::Written,
         Err(e) => Ahead::Refuse(format!(
             "the audit log cannot be written ({e}); failure_policy = \"closed\" refuses what it cannot record"

@@ -528,7 +528,7 @@ impl Driver {
             return self.refuse(header, &refusal, rec).await;
         }
         let ahead = match self.ensure_upstream().await {
-            Ok(_) => audit_gate::before_forwarding(&self.route, &rec),
+            Ok(_) => audit_gate::before_forwarding(&self.route, &mut rec),
             Err(_) => Ahead::Later,
         };
         if let Ahead::Refuse(why) = ahead {

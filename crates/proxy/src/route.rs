@@ -167,8 +167,13 @@ impl Route {
     /// [`Route::audit`], returning the failure so a fail-closed route can refuse the message it
     /// could not record (see `crate::audit_gate`).
     pub fn try_audit(&self, mut rec: AuditRecord) -> std::io::Result<()> {
+        self.try_audit_mut(&mut rec)
+    }
+
+    /// [`Route::try_audit`] without giving the record up (see `crate::audit_gate`).
+    pub(crate) fn try_audit_mut(&self, rec: &mut AuditRecord) -> std::io::Result<()> {
         rec.route.clone_from(&self.config.name);
-        let result = self.audit.record(rec);
+        let result = self.audit.record_mut(rec);
         if let Err(e) = &result {
             telemetry::audit_failure(&self.config.name);
             tracing::error!(route = %self.config.name, error = %e, "audit log write failed");

@@ -322,7 +322,13 @@ impl AuditLog {
     }
 
     /// Record one line. Returns the I/O error so the caller can apply its failure policy.
-    pub fn record(&self, rec: AuditRecord) -> io::Result<()> {
+    pub fn record(&self, mut rec: AuditRecord) -> io::Result<()> {
+        self.record_mut(&mut rec)
+    }
+
+    /// [`AuditLog::record`] without giving the record up (it is still needed when the write
+    /// fails): the record's `time` is filled in if empty.
+    pub fn record_mut(&self, rec: &mut AuditRecord) -> io::Result<()> {
         let result = self.write_record(rec);
         self.failing.store(result.is_err(), Ordering::Relaxed);
         if result.is_err() {
@@ -339,7 +345,7 @@ impl AuditLog {
             return true;
         }
         let lost = self.lost.load(Ordering::Relaxed);
-        let resumed = AuditRecord {
+        let mut resumed = AuditRecord {
             route: "*".into(),
             direction: "audit",
             verdict: "audit-resumed",
@@ -348,7 +354,7 @@ impl AuditLog {
             )),
             ..AuditRecord::default()
         };
-        if self.write_record(resumed).is_err() {
+        if self.write_record(&mut resumed).is_err() {
             return false;
         }
         self.lost.fetch_sub(lost, Ordering::Relaxed);
@@ -356,7 +362,7 @@ impl AuditLog {
         true
     }
 
-    fn write_record(&self, mut rec: AuditRecord) -> io::Result<()> {
+    fn write_record(&self, rec: &mut AuditRecord) -> io::Result<()> {
         if rec.time.is_empty() {
             rec.time = crate::clock::rfc3339(SystemTime::now());
         }
@@ -365,7 +371,7 @@ impl AuditLog {
         // serialized on its own and `"prev"` appended as its last member: the same bytes as a
         // struct with the record's fields flattened, followed by `prev`.
         let mut line = Vec::with_capacity(LINE_CAPACITY);
-        serde_json::to_writer(&mut line, &rec).map_err(io::Error::other)?;
+        serde_json::to_writer(&mut line, &*rec).map_err(io::Error::other)?;
         if line.pop() != Some(b'}') {
             return Err(io::Error::other(
                 "audit record did not serialize to a JSON object",

@@ -62,6 +62,7 @@ const MAX_VALUE_LEN: usize = 256;
 
 const STATE_VERSION: u32 = 1;
 
+mod fold;
 mod model;
 mod state;
 #[cfg(test)]
@@ -73,6 +74,8 @@ pub use state::{MAX_STATE_BYTES, StateError, read_state, save_periodically};
 #[derive(Default)]
 struct State {
     devices: HashMap<String, LearnedDevice>,
+    /// The pump entry behind an upstream address, once a frame to or from it named a serial.
+    pump_at: HashMap<IpAddr, String>,
     overflow_devices: u64,
     dirty: bool,
 }
@@ -433,10 +436,11 @@ impl LearnedInventory {
         };
         let client_key = address_key(peer.addr.ip());
         let up_ip = peer.target.upstream.ip();
-        let pump_key = if h.device.is_unaddressed() {
-            address_key(up_ip)
-        } else {
+        let named = !h.device.is_unaddressed();
+        let pump_key = if named {
             format!("pump:{}", cut(&serial))
+        } else {
+            self.lock().unaddressed_pump_key(up_ip)
         };
         let identify = match &frame.command {
             wardgate_pump::Command::Identify(i) if !inbound => Some(PumpIdentity {
@@ -466,6 +470,10 @@ impl LearnedInventory {
                 }
             },
         );
+        if named {
+            self.lock()
+                .adopt_pump_address(up_ip, &pump_key, &self.config);
+        }
         let client = Side::of(peer);
         self.touch(
             now,

@@ -205,6 +205,70 @@ fn identify_answers_fill_in_the_pump() {
     assert_eq!(pump.sent.get("pump:IDENTIFY"), Some(&1));
 }
 
+/// One pump frame from `bytes` through the inventory.
+fn observe(inv: &LearnedInventory, route: &Route, gw: &Peer, frame: &Frame<'_>, inbound: bool) {
+    let bytes = frame.encode().unwrap();
+    inv.pump(route, gw, &Frame::parse(&bytes).unwrap(), inbound);
+}
+
+#[test]
+fn a_pump_greeted_before_it_said_its_serial_is_listed_once() {
+    let (route, _) = test_route("pump", "10.60.1.42:2581");
+    let inv = LearnedInventory::new(InventoryConfig::default(), None);
+    let gw = peer(&route, "10.20.5.5:4000");
+    let serial = DeviceId::new("PUMP-0042").unwrap();
+    let hello = Frame::new(
+        Flags::request(false),
+        1,
+        DeviceId::UNADDRESSED,
+        0,
+        Command::Hello(wardgate_pump::Hello {
+            controller_id: Some("GW-1"),
+        }),
+    );
+    let identify = Frame::new(
+        Flags::RESPONSE,
+        1,
+        serial,
+        0,
+        Command::Identify(Identify {
+            model: "WP-Sim-2",
+            firmware_version: "2.4.1",
+            drug_library_version: "EGH-2026-11",
+        }),
+    );
+    // HELLO (unaddressed), IDENTIFY (names the serial), STATUS to the serial, HELLO again.
+    observe(&inv, &route, &gw, &hello, true);
+    observe(&inv, &route, &gw, &identify, false);
+    observe(
+        &inv,
+        &route,
+        &gw,
+        &Frame::new(Flags::request(false), 2, serial, 1, Command::Status),
+        true,
+    );
+    observe(&inv, &route, &gw, &hello, true);
+    let snap = inv.snapshot();
+    let keys: Vec<&str> = snap.devices.iter().map(|d| d.key.as_str()).collect();
+    assert_eq!(keys, ["address:10.20.5.5", "pump:PUMP-0042"]);
+    let pump = &snap.devices[1];
+    assert_eq!(pump.received.get("pump:HELLO"), Some(&2));
+    assert_eq!(pump.received.get("pump:STATUS"), Some(&1));
+    assert_eq!(pump.sent.get("pump:IDENTIFY"), Some(&1));
+    assert!(pump.addresses.contains("10.60.1.42"));
+    assert_eq!(
+        pump.pump.as_ref().map(|p| p.model.as_str()),
+        Some("WP-Sim-2")
+    );
+    let gateway = &snap.devices[0];
+    let peers: Vec<(&str, u64)> = gateway
+        .peers
+        .iter()
+        .map(|(k, n)| (k.as_str(), *n))
+        .collect();
+    assert_eq!(peers, [("pump:PUMP-0042", 4)]);
+}
+
 #[test]
 fn the_state_file_round_trips_and_a_corrupt_one_is_an_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();

@@ -475,7 +475,7 @@ impl Driver {
             return self.nak(h, NakReason::BUSY, text, rec).await;
         }
         let ahead = match self.ensure_upstream().await {
-            Ok(_) => audit_gate::before_forwarding(&self.route, &rec),
+            Ok(_) => audit_gate::before_forwarding(&self.route, &mut rec),
             Err(_) => Ahead::Later,
         };
         if let Ahead::Refuse(why) = ahead {
