@@ -690,11 +690,18 @@ struct E2e {
     msgs: u64,
     secs: f64,
     lat_ns: Vec<u64>,
+    /// CPU time of this whole process (clients, server under test, gateway) in the window.
+    cpu_ns: u64,
 }
 
 impl E2e {
     fn rate(&self) -> f64 {
         self.msgs as f64 / self.secs.max(1e-9)
+    }
+
+    /// CPU time per message of the whole loop (client, server under test, gateway), in µs.
+    fn cpu_us_per_msg(&self) -> f64 {
+        self.cpu_ns as f64 / 1000.0 / self.msgs.max(1) as f64
     }
 
     /// Nearest-rank percentile in microseconds (lat_ns must be sorted).
@@ -773,6 +780,7 @@ async fn run_clients(
         .await
         .expect("clients did not connect and warm up within 60 s (one probably failed)");
     let start = Instant::now();
+    let cpu_start = process_cpu_ns();
     let mut out = E2e::default();
     while let Some(r) = set.join_next().await {
         let lat = r.expect("a client task failed");
@@ -780,7 +788,22 @@ async fn run_clients(
         out.lat_ns.extend(lat);
     }
     out.secs = start.elapsed().as_secs_f64();
+    out.cpu_ns = process_cpu_ns().saturating_sub(cpu_start);
     out
+}
+
+/// CPU time used so far by every thread of this process, in ns (the first field of each
+/// thread's `/proc/self/task/*/schedstat`; 0 where that is not available). The runtime's worker
+/// threads live for the whole run, so differences between two readings are exact.
+fn process_cpu_ns() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// Results phase 2 hands to the summary: per connection count, (forwarder, proxy+file, proxy+sink).
@@ -856,14 +879,15 @@ fn phase_end_to_end(plan: &Plan, rt: &Runtime, pki: &Pki) -> E2eResults {
                 cell.msgs += r.msgs;
                 cell.secs += r.secs;
                 cell.lat_ns.extend(r.lat_ns);
+                cell.cpu_ns += r.cpu_ns;
             }
         }
     }
     drop(gateway);
 
     let header = format!(
-        "   {:>5}  {:<40} {:>11} {:>10} {:>10} {:>10} {:>10}",
-        "conns", "server under test", "msgs/s", "p50 us", "p99 us", "msgs", "vs (b)"
+        "   {:>5}  {:<40} {:>11} {:>10} {:>10} {:>10} {:>10} {:>12}",
+        "conns", "server under test", "msgs/s", "p50 us", "p99 us", "msgs", "vs (b)", "CPU us/msg"
     );
     println!("{header}");
     println!("   {}", "-".repeat(header.len() - 3));
@@ -876,14 +900,15 @@ fn phase_end_to_end(plan: &Plan, rt: &Runtime, pki: &Pki) -> E2eResults {
         for (ti, t) in Target::ALL.iter().enumerate() {
             let c = &acc[ci][ti];
             println!(
-                "   {:>5}  {:<40} {:>11.0} {:>10.1} {:>10.1} {:>10} {:>9.3}x",
+                "   {:>5}  {:<40} {:>11.0} {:>10.1} {:>10.1} {:>10} {:>9.3}x {:>12.1}",
                 conns,
                 t.label(),
                 c.rate(),
                 c.pct_us(50.0),
                 c.pct_us(99.0),
                 c.msgs,
-                c.rate() / base
+                c.rate() / base,
+                c.cpu_us_per_msg()
             );
         }
         rows.push((
@@ -1148,6 +1173,16 @@ fn print_summary(micro: Option<&MicroResults>, e2e: Option<&E2eResults>, idle: O
             pf.rate(),
             fw.rate(),
             ps.rate() / fw.rate()
+        );
+        // Client, server and gateway share this process, so the difference in CPU per message
+        // is what the server under test adds; when the loop is CPU-bound, 0.9x leaves a ninth
+        // of the forwarder's whole-loop cost for everything wardgate does on top of it.
+        println!(
+            "   [info] CPU per message, whole loop ({conns} conn): forwarder {:.1} us; wardgate adds {:+.1} us (audit->file), {:+.1} us (audit->sink); 0.9x allows {:+.1} us",
+            fw.cpu_us_per_msg(),
+            pf.cpu_us_per_msg() - fw.cpu_us_per_msg(),
+            ps.cpu_us_per_msg() - fw.cpu_us_per_msg(),
+            fw.cpu_us_per_msg() / 9.0
         );
     }
     if e2e.is_some_and(|e| e.audit_lines == 0) {
