@@ -21,6 +21,7 @@ use crate::audit_gate::{self, Ahead};
 use crate::config::{FailurePolicy, UnmatchedAck};
 use crate::io::BoxedIo;
 use crate::route::Route;
+use crate::waiter::{Event, Waiter};
 use crate::{clock, telemetry, upstream};
 
 pub use crate::inbox::READ_CHUNK;
@@ -155,37 +156,24 @@ impl Driver {
         self.route.audit(rec);
     }
 
-    async fn run(&mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), Close> {
+    async fn run(&mut self, shutdown: watch::Receiver<bool>) -> Result<(), Close> {
         let limits = self.route.config.limits;
         let mut client_open = true;
-        let mut draining = *shutdown.borrow();
-        // One timer for the connection's life, moved as deadlines change.
-        let timer = tokio::time::sleep_until(self.deadline(true, limits));
-        tokio::pin!(timer);
-        // One wait for the shutdown signal for the connection's life: a fresh `changed()` per
-        // loop turn would register with (and leave) the channel shared by every connection each
-        // time. It completes on shutdown, or when the proxy is gone (also a reason to drain).
-        let stop = async move {
-            let _ = shutdown.changed().await;
-        };
-        tokio::pin!(stop);
+        let mut wait = Waiter::new(shutdown, self.deadline(true, limits));
         loop {
             // Stop when nothing more can happen: the client is gone or drained, and every forwarded
             // message has been acknowledged.
-            let reading_client = client_open && (!draining || self.inbox.pending());
+            let reading_client = client_open && (!wait.draining() || self.inbox.pending());
             if !reading_client && self.outstanding.is_empty() {
                 return Ok(());
             }
-            // The timer is only ever moved earlier (or re-armed once it fired): moving it later
-            // on every message would re-register it with the runtime's timer wheel each time, and
-            // moving it earlier than the runtime's next wake-up wakes a parked worker thread. A
-            // timer that fires early finds nothing due in `on_deadline` and is re-armed here.
             let deadline = self.deadline(reading_client, limits);
-            if deadline < timer.deadline() || timer.is_elapsed() {
-                timer.as_mut().reset(deadline);
-            }
-            tokio::select! {
-                r = self.inbox.read_from(&mut self.client), if reading_client => {
+            let client = reading_client.then(|| self.inbox.read_from(&mut self.client));
+            match wait
+                .next(deadline, client, read_upstream(self.upstream.as_mut()))
+                .await
+            {
+                Event::Client(r) => {
                     let n = r.map_err(|_| Close::Abort)?;
                     if n == 0 {
                         client_open = false;
@@ -199,17 +187,13 @@ impl Driver {
                     self.last_activity = Instant::now();
                     self.drain_inbound().await?;
                 }
-                r = read_upstream(self.upstream.as_mut()) => {
-                    match r {
-                        Ok(n) if n > 0 => {
-                            self.last_activity = Instant::now();
-                            self.drain_outbound().await?;
-                        }
-                        _ => self.upstream_gone("the upstream closed the connection")?,
-                    }
+                Event::Upstream(Ok(n)) if n > 0 => {
+                    self.last_activity = Instant::now();
+                    self.drain_outbound().await?;
                 }
-                _ = &mut timer => self.on_deadline(reading_client, limits)?,
-                _ = &mut stop, if !draining => draining = true,
+                Event::Upstream(_) => self.upstream_gone("the upstream closed the connection")?,
+                Event::Deadline => self.on_deadline(reading_client, limits)?,
+                Event::Shutdown => {}
             }
         }
     }

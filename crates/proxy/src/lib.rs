@@ -31,6 +31,7 @@ pub mod telemetry;
 pub mod tls;
 pub mod transparent;
 pub mod upstream;
+mod waiter;
 
 pub use audit::{AuditLog, AuditRecord};
 pub use config::Config;

@@ -21,6 +21,7 @@ use crate::hl7_conn::Peer;
 use crate::io::BoxedIo;
 use crate::route::Route;
 use crate::telemetry;
+use crate::waiter::{Event, Waiter};
 
 mod acceptor;
 use wardgate_dicom::held;
@@ -196,42 +197,33 @@ impl Driver {
         self.route.config.limits
     }
 
-    async fn run(&mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), Close> {
-        let mut draining = *shutdown.borrow();
-        let timer = tokio::time::sleep_until(self.deadline());
-        tokio::pin!(timer);
+    async fn run(&mut self, shutdown: watch::Receiver<bool>) -> Result<(), Close> {
+        let mut wait = Waiter::new(shutdown, self.deadline());
         loop {
             if self.assoc.is_closed() {
                 return Ok(());
             }
-            if draining && self.quiescent() {
+            if wait.draining() && self.quiescent() {
                 return self.drain_now().await;
             }
             let deadline = self.deadline();
-            if timer.deadline() != deadline {
-                timer.as_mut().reset(deadline);
-            }
-            tokio::select! {
-                r = self.client_inbox.read_from(&mut self.client) => {
-                    match r {
-                        Ok(n) if n > 0 => {
-                            self.last_activity = Instant::now();
-                            self.drain_client().await?;
-                        }
-                        _ => return self.peer_gone(Side::Requestor).await,
-                    }
+            let client = Some(self.client_inbox.read_from(&mut self.client));
+            match wait
+                .next(deadline, client, read_upstream(self.upstream.as_mut()))
+                .await
+            {
+                Event::Client(Ok(n)) if n > 0 => {
+                    self.last_activity = Instant::now();
+                    self.drain_client().await?;
                 }
-                r = read_upstream(self.upstream.as_mut()) => {
-                    match r {
-                        Ok(n) if n > 0 => {
-                            self.last_activity = Instant::now();
-                            self.drain_upstream().await?;
-                        }
-                        _ => return self.peer_gone(Side::Acceptor).await,
-                    }
+                Event::Client(_) => return self.peer_gone(Side::Requestor).await,
+                Event::Upstream(Ok(n)) if n > 0 => {
+                    self.last_activity = Instant::now();
+                    self.drain_upstream().await?;
                 }
-                _ = &mut timer => self.on_deadline().await?,
-                _ = shutdown.changed(), if !draining => draining = true,
+                Event::Upstream(_) => return self.peer_gone(Side::Acceptor).await,
+                Event::Deadline => self.on_deadline().await?,
+                Event::Shutdown => {}
             }
         }
     }

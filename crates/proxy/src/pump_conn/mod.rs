@@ -18,6 +18,7 @@ use crate::config::{FailurePolicy, Limits};
 use crate::hl7_conn::Peer;
 use crate::io::BoxedIo;
 use crate::route::Route;
+use crate::waiter::{Event, Waiter};
 use crate::{telemetry, upstream};
 
 pub(crate) mod inbox;
@@ -123,24 +124,23 @@ impl Driver {
         self.route.audit(rec);
     }
 
-    async fn run(&mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), Close> {
+    async fn run(&mut self, shutdown: watch::Receiver<bool>) -> Result<(), Close> {
         let limits = self.route.config.limits;
         let mut client_open = true;
-        let mut draining = *shutdown.borrow();
-        let timer = tokio::time::sleep_until(self.deadline(true, limits));
-        tokio::pin!(timer);
+        let mut wait = Waiter::new(shutdown, self.deadline(true, limits));
         loop {
             // Stop when the client is gone or drained and the pump owes no response.
-            let reading_client = client_open && (!draining || self.inbox.pending());
+            let reading_client = client_open && (!wait.draining() || self.inbox.pending());
             if !reading_client && self.awaiting.is_empty() {
                 return Ok(());
             }
             let deadline = self.deadline(reading_client, limits);
-            if timer.deadline() != deadline {
-                timer.as_mut().reset(deadline);
-            }
-            tokio::select! {
-                r = self.inbox.read_from(&mut self.client), if reading_client => {
+            let client = reading_client.then(|| self.inbox.read_from(&mut self.client));
+            match wait
+                .next(deadline, client, read_upstream(self.upstream.as_mut()))
+                .await
+            {
+                Event::Client(r) => {
                     let n = r.map_err(|_| Close::Abort)?;
                     if n == 0 {
                         client_open = false;
@@ -154,17 +154,13 @@ impl Driver {
                     self.last_activity = Instant::now();
                     self.drain_inbound().await?;
                 }
-                r = read_upstream(self.upstream.as_mut()) => {
-                    match r {
-                        Ok(n) if n > 0 => {
-                            self.last_activity = Instant::now();
-                            self.drain_outbound().await?;
-                        }
-                        _ => self.upstream_gone("the pump closed the connection")?,
-                    }
+                Event::Upstream(Ok(n)) if n > 0 => {
+                    self.last_activity = Instant::now();
+                    self.drain_outbound().await?;
                 }
-                _ = &mut timer => self.on_deadline(reading_client, limits)?,
-                _ = shutdown.changed(), if !draining => draining = true,
+                Event::Upstream(_) => self.upstream_gone("the pump closed the connection")?,
+                Event::Deadline => self.on_deadline(reading_client, limits)?,
+                Event::Shutdown => {}
             }
         }
     }
