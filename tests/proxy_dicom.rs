@@ -414,6 +414,50 @@ async fn a_ten_thousand_item_presentation_context_list_is_aborted() {
 }
 
 #[tokio::test]
+async fn p_data_longer_than_the_acceptor_can_receive_is_aborted_before_it_reaches_it() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let limit = std::time::Duration::from_secs(10);
+    // storescp announces in its A-ASSOCIATE-AC that it takes P-DATA-TF of at most 4096 bytes.
+    let scp = StoreScp::start(&["--max-pdu", "4096"]).await;
+    let mut bed = DicomBed::start(scp.addr, false).await;
+    let mut s = tokio::net::TcpStream::connect(bed.proxy).await.unwrap();
+    let rq = associate_rq("MODALITY", "STORESCP", &[(1, VERIFICATION, IMPLICIT_LE)]);
+    s.write_all(&rq).await.unwrap();
+    let mut head = [0u8; 6];
+    tokio::time::timeout(limit, s.read_exact(&mut head))
+        .await
+        .expect("an answer to the RQ")
+        .unwrap();
+    assert_eq!(
+        head[0], 0x02,
+        "expected A-ASSOCIATE-AC, got PDU type {}",
+        head[0]
+    );
+    let mut ac = vec![0u8; u32::from_be_bytes([head[2], head[3], head[4], head[5]]) as usize];
+    tokio::time::timeout(limit, s.read_exact(&mut ac))
+        .await
+        .expect("the whole AC")
+        .unwrap();
+    // A command fragment of 5000 bytes: a P-DATA-TF variable field of 5006 bytes.
+    let _ = s.write_all(&p_data(1, 0x03, &[0; 5000])).await;
+    let mut rest = Vec::new();
+    tokio::time::timeout(limit, s.read_to_end(&mut rest))
+        .await
+        .expect("the proxy answers and closes")
+        .unwrap();
+    assert_eq!(rest, abort_pdu(6));
+    let malformed = bed.audit_where(1, |r| r["verdict"] == "malformed").await;
+    assert_eq!(malformed[0]["message_type"], "P-DATA-TF");
+    assert_eq!(malformed[0]["forwarded"], false);
+    let reason = malformed[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("5006 bytes") && reason.contains("4096-byte maximum"),
+        "{reason}"
+    );
+    bed.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_truncated_rq_followed_by_eof_is_closed_without_forwarding() {
     let recorder = Recorder::start().await;
     let bed = DicomBed::start(recorder.addr, false).await;

@@ -100,6 +100,19 @@ pub enum AssociationError {
     /// An AC accepts a transfer syntax the RQ did not propose for that context (PS3.8 §9.3.3.2).
     #[error("A-ASSOCIATE-AC accepts a transfer syntax not proposed for context {0}")]
     UnproposedTransferSyntax(u8),
+    /// A P-DATA-TF longer than the receiving side said it can take (PS3.8 §D.1, the maximum
+    /// length sub-item). Legacy devices are known to fail on these, so it is not forwarded.
+    #[error(
+        "P-DATA-TF of {length} bytes from {from:?}, over the {max}-byte maximum the receiving side announced"
+    )]
+    PDataTooLong {
+        /// Who sent it.
+        from: Direction,
+        /// Its variable field's length.
+        length: u64,
+        /// The receiving side's maximum length.
+        max: u32,
+    },
     /// A PDV on a presentation context that was not accepted.
     #[error("PDV on presentation context {context_id} from {from:?}, which was not accepted")]
     UnacceptedContext {
@@ -114,6 +127,9 @@ pub enum AssociationError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Association {
     phase: Phase,
+    /// The longest P-DATA-TF variable field the requestor and the acceptor can receive, from
+    /// their maximum length sub-items (none, or 0: no limit).
+    receive_max: [Option<u32>; 2],
 }
 
 impl Default for Association {
@@ -125,7 +141,10 @@ impl Default for Association {
 impl Association {
     /// A fresh connection.
     pub const fn new() -> Self {
-        Self { phase: Phase::Idle }
+        Self {
+            phase: Phase::Idle,
+            receive_max: [None; 2],
+        }
     }
 
     /// Where the association stands.
@@ -167,12 +186,18 @@ impl Association {
             }
             (Phase::Idle, _, _) => return Err(unexpected("idle")),
             (Phase::Requested(rq), Pdu::AssociateAc(ac), FromAcceptor) => {
-                Phase::Established(accepted(rq, ac)?)
+                let contexts = accepted(rq, ac)?;
+                self.receive_max = [
+                    rq.header.user_info.max_length,
+                    ac.header.user_info.max_length,
+                ];
+                Phase::Established(contexts)
             }
             (Phase::Requested(_), Pdu::AssociateRj(_), FromAcceptor) => Phase::Closed,
             (Phase::Requested(_), _, _) => return Err(unexpected("awaiting A-ASSOCIATE-AC")),
             (Phase::Established(contexts), Pdu::PDataTf(pdvs), _) => {
                 check_pdvs(contexts, pdvs, from)?;
+                self.check_length(pdvs, from)?;
                 return Ok(());
             }
             (Phase::Established(contexts), Pdu::ReleaseRq, _) => Phase::Releasing {
@@ -189,6 +214,7 @@ impl Association {
                 f,
             ) if f != *requested_by => {
                 check_pdvs(contexts, pdvs, from)?;
+                self.check_length(pdvs, from)?;
                 return Ok(());
             }
             (Phase::Releasing { requested_by, .. }, Pdu::ReleaseRp, f) if f != *requested_by => {
@@ -207,6 +233,30 @@ impl Association {
             (Phase::ReleaseCollision { .. }, _, _) => return Err(unexpected("release collision")),
         };
         self.phase = next;
+        Ok(())
+    }
+}
+
+impl Association {
+    /// A P-DATA-TF from `from` must fit what the other side announced it can receive.
+    fn check_length(
+        &self,
+        pdvs: &[crate::pdata::Pdv<'_>],
+        from: Direction,
+    ) -> Result<(), AssociationError> {
+        let to = match from {
+            Direction::FromRequestor => 1,
+            Direction::FromAcceptor => 0,
+        };
+        let Some(max) = self.receive_max[to].filter(|&m| m > 0) else {
+            return Ok(());
+        };
+        // Each PDV item: a 4-byte length, the context id, the message control header, the
+        // fragment (PS3.8 §9.3.5.1).
+        let length: u64 = pdvs.iter().map(|p| 6 + p.fragment.len() as u64).sum();
+        if length > u64::from(max) {
+            return Err(AssociationError::PDataTooLong { from, length, max });
+        }
         Ok(())
     }
 }

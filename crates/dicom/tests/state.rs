@@ -180,3 +180,24 @@ fn abort_closes_from_anywhere() {
         assert!(a.is_closed());
     }
 }
+
+#[test]
+fn p_data_longer_than_the_receiver_announced_is_refused_in_either_direction() {
+    // Both sides announce 16384 bytes; a PDV item is 6 bytes plus its fragment.
+    let fits = vec![0u8; 16_384 - 6];
+    let over = vec![0u8; 16_384 - 5];
+    for from in [FromRequestor, FromAcceptor] {
+        let mut a = established();
+        a.on_pdu(from, &decode_pdu(&p_data(3, 0, &fits)).unwrap())
+            .unwrap();
+        assert_eq!(
+            a.on_pdu(from, &decode_pdu(&p_data(3, 0, &over)).unwrap()),
+            Err(AssociationError::PDataTooLong {
+                from,
+                length: 16_385,
+                max: 16_384
+            })
+        );
+        assert!(matches!(a.phase(), Phase::Established(_)));
+    }
+}
