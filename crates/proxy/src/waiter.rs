@@ -101,28 +101,22 @@ mod tests {
         std::future::pending()
     }
 
+    /// The next event when only the timer and the shutdown signal can fire.
+    async fn idle(w: &mut Waiter, deadline: Instant) -> Event {
+        w.next(deadline, None::<std::future::Pending<_>>, never())
+            .await
+    }
+
     #[tokio::test(start_paused = true)]
     async fn shutdown_is_reported_once_then_deadlines_still_fire() {
         let (tx, rx) = watch::channel(false);
         let start = Instant::now();
         let mut w = Waiter::new(rx, start + Duration::from_secs(60));
         tx.send(true).unwrap();
-        let e = w
-            .next(
-                start + Duration::from_secs(60),
-                None::<std::future::Pending<_>>,
-                never(),
-            )
-            .await;
+        let e = idle(&mut w, start + Duration::from_secs(60)).await;
         assert!(matches!(e, Event::Shutdown));
         assert!(w.draining());
-        let e = w
-            .next(
-                start + Duration::from_secs(60),
-                None::<std::future::Pending<_>>,
-                never(),
-            )
-            .await;
+        let e = idle(&mut w, start + Duration::from_secs(60)).await;
         assert!(matches!(e, Event::Deadline));
         assert!(Instant::now() >= start + Duration::from_secs(60));
     }
@@ -137,15 +131,11 @@ mod tests {
         let e = w.next(secs(5), Some(async { Ok(1) }), never()).await;
         assert!(matches!(e, Event::Client(Ok(1))));
         // Later while armed: not moved, so it fires at 5 s and the driver finds nothing due ...
-        let e = w
-            .next(secs(30), None::<std::future::Pending<_>>, never())
-            .await;
+        let e = idle(&mut w, secs(30)).await;
         assert!(matches!(e, Event::Deadline));
         assert_eq!(Instant::now(), secs(5));
         // ... and the next turn re-arms it to the later deadline.
-        let e = w
-            .next(secs(30), None::<std::future::Pending<_>>, never())
-            .await;
+        let e = idle(&mut w, secs(30)).await;
         assert!(matches!(e, Event::Deadline));
         assert_eq!(Instant::now(), secs(30));
     }

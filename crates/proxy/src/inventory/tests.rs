@@ -166,13 +166,9 @@ fn devices_peers_and_message_types_are_bounded_and_overflow_is_counted() {
     assert_eq!(client.overflow, 2);
 }
 
-#[test]
-fn identify_answers_fill_in_the_pump() {
-    let (route, _) = test_route("pump", "10.60.1.42:2581");
-    let inv = LearnedInventory::new(InventoryConfig::default(), None);
-    let gw = peer(&route, "10.20.5.5:4000");
-    let serial = DeviceId::new("PUMP-0042").unwrap();
-    let identify = Frame::new(
+/// The pump's IDENTIFY answer, naming `serial`.
+fn identify_frame(serial: DeviceId) -> Frame<'static> {
+    Frame::new(
         Flags::RESPONSE,
         1,
         serial,
@@ -182,7 +178,16 @@ fn identify_answers_fill_in_the_pump() {
             firmware_version: "2.4.1",
             drug_library_version: "EGH-2026-11",
         }),
-    );
+    )
+}
+
+#[test]
+fn identify_answers_fill_in_the_pump() {
+    let (route, _) = test_route("pump", "10.60.1.42:2581");
+    let inv = LearnedInventory::new(InventoryConfig::default(), None);
+    let gw = peer(&route, "10.20.5.5:4000");
+    let serial = DeviceId::new("PUMP-0042").unwrap();
+    let identify = identify_frame(serial);
     let bytes = identify.encode().unwrap();
     let frame = Frame::parse(&bytes).unwrap();
     inv.pump(&route, &gw, &frame, false);
@@ -226,17 +231,7 @@ fn a_pump_greeted_before_it_said_its_serial_is_listed_once() {
             controller_id: Some("GW-1"),
         }),
     );
-    let identify = Frame::new(
-        Flags::RESPONSE,
-        1,
-        serial,
-        0,
-        Command::Identify(Identify {
-            model: "WP-Sim-2",
-            firmware_version: "2.4.1",
-            drug_library_version: "EGH-2026-11",
-        }),
-    );
+    let identify = identify_frame(serial);
     // HELLO (unaddressed), IDENTIFY (names the serial), STATUS to the serial, HELLO again.
     observe(&inv, &route, &gw, &hello, true);
     observe(&inv, &route, &gw, &identify, false);
