@@ -458,6 +458,153 @@ async fn p_data_longer_than_the_acceptor_can_receive_is_aborted_before_it_reache
 }
 
 #[tokio::test]
+async fn c_get_sub_operations_come_back_through_the_negotiated_scp_role() {
+    let dest = StoreScp::start(&[]).await;
+    let src = tempfile::tempdir().unwrap();
+    let files = gen_ct(src.path(), 2, 0).await;
+    let (qr, _qr_dir, qr_port) = qrscp(&dest, &files).await;
+    let bed = DicomBed::start(format!("127.0.0.1:{qr_port}").parse().unwrap(), false).await;
+    let port = bed.port();
+    let (out, result) = python(
+        "scu.py",
+        &[
+            "127.0.0.1",
+            &port,
+            "VIEWER",
+            "QRSCP",
+            "get",
+            "--patient-id",
+            "WG-TEST-1",
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "scu.py: {}\ndcmqrscp: {}",
+        out.text(),
+        qr.log()
+    );
+    assert_eq!(result["established"], true, "{result}");
+    assert_eq!(result["status"], 0, "{result}\ndcmqrscp: {}", qr.log());
+    assert_eq!(result["stored"].as_array().unwrap().len(), 2, "{result}");
+    assert_eq!(result["aborted"], false, "{result}");
+    let stores = bed
+        .audit_where(2, |r| {
+            r["direction"] == "outbound" && r["message_type"] == "C-STORE-RQ"
+        })
+        .await;
+    assert!(stores.iter().all(|r| r["verdict"] == "allow"), "{stores:?}");
+    assert!(
+        dest.received().is_empty(),
+        "C-GET stores to the requestor, not STORESCP"
+    );
+}
+
+/// An A-ASSOCIATE-AC accepting each of `contexts` (id, transfer syntax), max length 16384.
+fn associate_ac(calling: &str, called: &str, contexts: &[(u8, &str)]) -> Vec<u8> {
+    let item = |kind: u8, value: &[u8]| {
+        let mut v = vec![kind, 0];
+        v.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        v.extend_from_slice(value);
+        v
+    };
+    let mut body = vec![0, 1, 0, 0];
+    body.extend_from_slice(format!("{called:<16}").as_bytes());
+    body.extend_from_slice(format!("{calling:<16}").as_bytes());
+    body.extend_from_slice(&[0; 32]);
+    body.extend(item(0x10, b"1.2.840.10008.3.1.1.1"));
+    for (id, ts) in contexts {
+        let mut answer = vec![*id, 0, 0, 0];
+        answer.extend(item(0x40, ts.as_bytes()));
+        body.extend(item(0x21, &answer));
+    }
+    body.extend(item(0x50, &item(0x51, &16384u32.to_be_bytes())));
+    let mut pdu = vec![0x02, 0];
+    pdu.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    pdu.extend(body);
+    pdu
+}
+
+/// A C-ECHO-RQ command set (implicit VR little endian, PS3.7 §9.3.5).
+fn c_echo_rq_command(message_id: u16) -> Vec<u8> {
+    let el = |tag: u16, value: &[u8]| {
+        let mut v = vec![0, 0];
+        v.extend_from_slice(&tag.to_le_bytes());
+        v.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        v.extend_from_slice(value);
+        v
+    };
+    let mut rest = el(0x0002, b"1.2.840.10008.1.1\0");
+    rest.extend(el(0x0100, &0x0030u16.to_le_bytes()));
+    rest.extend(el(0x0110, &message_id.to_le_bytes()));
+    rest.extend(el(0x0800, &0x0101u16.to_le_bytes()));
+    let mut cmd = el(0x0000, &(rest.len() as u32).to_le_bytes());
+    cmd.extend(rest);
+    cmd
+}
+
+/// Read one whole PDU (bounded wait).
+async fn read_pdu(s: &mut tokio::net::TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let limit = std::time::Duration::from_secs(10);
+    let mut pdu = vec![0u8; 6];
+    tokio::time::timeout(limit, s.read_exact(&mut pdu))
+        .await
+        .expect("a PDU in time")
+        .unwrap();
+    let len = u32::from_be_bytes([pdu[2], pdu[3], pdu[4], pdu[5]]) as usize;
+    pdu.resize(6 + len, 0);
+    tokio::time::timeout(limit, s.read_exact(&mut pdu[6..]))
+        .await
+        .expect("the PDU's body in time")
+        .unwrap();
+    pdu
+}
+
+#[tokio::test]
+async fn a_request_from_an_acceptor_without_the_role_to_send_it_aborts_the_association() {
+    use tokio::io::AsyncWriteExt;
+    // A scripted SCP: it accepts the association, then sends the modality a C-ECHO-RQ of its
+    // own, a request only an SCU may send (no role selection was negotiated).
+    let scp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut bed = DicomBed::start(scp.local_addr().unwrap(), false).await;
+    let mut modality = tokio::net::TcpStream::connect(bed.proxy).await.unwrap();
+    let rq = associate_rq("MODALITY", "STORESCP", &[(1, VERIFICATION, IMPLICIT_LE)]);
+    modality.write_all(&rq).await.unwrap();
+    let (mut acceptor, _) = tokio::time::timeout(std::time::Duration::from_secs(10), scp.accept())
+        .await
+        .expect("the proxy connects upstream")
+        .unwrap();
+    assert_eq!(read_pdu(&mut acceptor).await, rq);
+    let ac = associate_ac("MODALITY", "STORESCP", &[(1, IMPLICIT_LE)]);
+    acceptor.write_all(&ac).await.unwrap();
+    assert_eq!(
+        read_pdu(&mut modality).await,
+        ac,
+        "the AC is forwarded as sent"
+    );
+    acceptor
+        .write_all(&p_data(1, 0x03, &c_echo_rq_command(7)))
+        .await
+        .unwrap();
+    assert_eq!(read_pdu(&mut modality).await, abort_pdu(0));
+    assert_eq!(read_pdu(&mut acceptor).await, abort_pdu(5));
+    let denied = bed.audit_where(1, |r| r["verdict"] == "deny").await;
+    assert_eq!(denied[0]["direction"], "outbound");
+    assert_eq!(denied[0]["message_type"], "C-ECHO-RQ");
+    assert_eq!(denied[0]["forwarded"], false);
+    assert!(
+        denied[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("without the role"),
+        "{}",
+        denied[0]
+    );
+    bed.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_truncated_rq_followed_by_eof_is_closed_without_forwarding() {
     let recorder = Recorder::start().await;
     let bed = DicomBed::start(recorder.addr, false).await;

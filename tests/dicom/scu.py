@@ -6,6 +6,9 @@ results printed as one JSON object on stdout.
       C-FIND (study root, STUDY level) then one C-MOVE of the found study per destination.
   scu.py HOST PORT CALLING CALLED store FILE [FILE ...] --priorities 1 0 ...
       C-STORE each file with the given priority (0 medium, 1 high, 2 low).
+  scu.py HOST PORT CALLING CALLED get --patient-id ID
+      C-GET (study root, STUDY level) of the patient's study; the CT images come back as C-STORE
+      sub-operations on the same association (SCP role negotiated for CT storage).
   scu.py HOST PORT CALLING CALLED propose --sop CTImageStorage --ts UID [UID ...]
       associate with one context; report whether it was established.
 """
@@ -15,10 +18,11 @@ import sys
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pynetdicom import AE
+from pynetdicom import AE, build_role, evt
 from pynetdicom.sop_class import (
     CTImageStorage,
     StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
 )
 
@@ -72,6 +76,46 @@ def qr(a):
     return out
 
 
+def get(a):
+    ae = AE(ae_title=a.calling)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 20
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
+    ae.add_requested_context(CTImageStorage, "1.2.840.10008.1.2.1")
+    stored = []
+
+    def on_store(event):
+        stored.append(str(event.request.AffectedSOPInstanceUID))
+        return 0x0000
+
+    out = {"established": False}
+    assoc = ae.associate(
+        a.host,
+        a.port,
+        ae_title=a.called,
+        ext_neg=[build_role(CTImageStorage, scp_role=True)],
+        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+    )
+    if not assoc.is_established:
+        out["rejected"] = assoc.is_rejected
+        return out
+    out["established"] = True
+    ident = Dataset()
+    ident.QueryRetrieveLevel = "STUDY"
+    ident.PatientID = a.patient_id
+    final = None
+    for status, _ in assoc.send_c_get(ident, StudyRootQueryRetrieveInformationModelGet):
+        if status is None:
+            break
+        final = status.Status
+    out["status"] = final
+    out["stored"] = stored
+    out["aborted"] = assoc.is_aborted
+    if assoc.is_established:
+        assoc.release()
+        out["released"] = True
+    return out
+
+
 def store(a):
     ae = AE(ae_title=a.calling)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 20
@@ -119,6 +163,8 @@ def main():
     q = sub.add_parser("qr")
     q.add_argument("--patient-id", required=True)
     q.add_argument("--move-to", nargs="*", default=[])
+    g = sub.add_parser("get")
+    g.add_argument("--patient-id", required=True)
     s = sub.add_parser("store")
     s.add_argument("files", nargs="+")
     s.add_argument("--priorities", nargs="+", type=int, required=True)
@@ -126,7 +172,7 @@ def main():
     r.add_argument("--sop", default=CTImageStorage)
     r.add_argument("--ts", nargs="+", required=True)
     a = p.parse_args()
-    result = {"qr": qr, "store": store, "propose": propose}[a.op](a)
+    result = {"qr": qr, "get": get, "store": store, "propose": propose}[a.op](a)
     print(json.dumps(result))
     return 0
 

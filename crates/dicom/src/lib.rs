@@ -16,6 +16,7 @@ mod items;
 mod limits;
 mod pdata;
 mod pdu;
+mod roles;
 mod state;
 mod text;
 pub mod uid;
@@ -44,5 +45,6 @@ pub use framer::{
 pub use limits::*;
 pub use pdata::{MessageControl, PDV_HEADER_LEN, Pdv, PdvError, parse_pdvs};
 pub use pdu::{Pdu, PduError, decode_pdu};
+pub use roles::Roles;
 pub use state::{AcceptedContext, Association, AssociationError, Direction, Phase};
 pub use text::{AeTitleError, ae_title};

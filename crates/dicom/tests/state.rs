@@ -201,3 +201,54 @@ fn p_data_longer_than_the_receiver_announced_is_refused_in_either_direction() {
         assert!(matches!(a.phase(), Phase::Established(_)));
     }
 }
+
+/// The CT modality's RQ and the PACS's AC with the role selection items replaced.
+fn with_roles(
+    proposed: Option<(bool, bool)>,
+    answered: Option<(bool, bool)>,
+) -> (wardgate_dicom::AssociateRq, wardgate_dicom::AssociateAc) {
+    let item = |(scu, scp)| wardgate_dicom::RoleSelection {
+        sop_class_uid: CT_IMAGE_STORAGE.to_owned(),
+        scu,
+        scp,
+    };
+    let Pdu::AssociateRq(mut rq) = decode_pdu(&ct_associate_rq()).unwrap() else {
+        panic!("not an RQ")
+    };
+    let Pdu::AssociateAc(mut ac) = decode_pdu(&ct_associate_ac()).unwrap() else {
+        panic!("not an AC")
+    };
+    rq.header.user_info.role_selections = proposed.map(item).into_iter().collect();
+    ac.header.user_info.role_selections = answered.map(item).into_iter().collect();
+    (rq, ac)
+}
+
+#[test]
+fn without_role_selection_the_acceptor_may_only_send_event_reports() {
+    use wardgate_dicom::CommandField as C;
+    let (rq, ac) = with_roles(None, None);
+    let roles = wardgate_dicom::Roles::negotiated(&rq, &ac, CT_IMAGE_STORAGE);
+    assert!(roles.may_send(FromAcceptor, C::N_EVENT_REPORT_RQ));
+    for c in [C::C_STORE_RQ, C::C_FIND_RQ, C::N_ACTION_RQ, C::C_ECHO_RQ] {
+        assert!(!roles.may_send(FromAcceptor, c), "{c:?}");
+        assert!(roles.may_send(FromRequestor, c), "{c:?}");
+    }
+    assert!(!roles.may_send(FromRequestor, C::N_EVENT_REPORT_RQ));
+}
+
+#[test]
+fn an_scp_role_proposed_and_accepted_lets_the_acceptor_store_c_get_sub_operations() {
+    use wardgate_dicom::CommandField as C;
+    let (rq, ac) = with_roles(Some((true, true)), Some((true, true)));
+    let roles = wardgate_dicom::Roles::negotiated(&rq, &ac, CT_IMAGE_STORAGE);
+    assert!(roles.may_send(FromAcceptor, C::C_STORE_RQ));
+    assert!(roles.may_send(FromRequestor, C::C_STORE_RQ));
+    // An SCP role the requestor never proposed cannot be granted by the acceptor alone.
+    let (rq, ac) = with_roles(Some((true, false)), Some((true, true)));
+    let roles = wardgate_dicom::Roles::negotiated(&rq, &ac, CT_IMAGE_STORAGE);
+    assert!(!roles.may_send(FromAcceptor, C::C_STORE_RQ));
+    // An answer to nothing proposed is ignored.
+    let (rq, ac) = with_roles(None, Some((false, true)));
+    let roles = wardgate_dicom::Roles::negotiated(&rq, &ac, CT_IMAGE_STORAGE);
+    assert_eq!(roles, wardgate_dicom::Roles::default());
+}

@@ -124,6 +124,7 @@ impl Driver {
                 rec.forwarded = true;
                 telemetry::message(&route, "outbound", "allow", 0);
                 route.audit(rec);
+                self.ac = Some(ac.clone());
                 self.write_client(bytes).await
             }
             Err(denial) => {
@@ -163,6 +164,7 @@ impl Driver {
                             return Err(invalid);
                         }
                     };
+                    self.acceptor_may_send(context_id, &cmd)?;
                     self.outbound.on_command(&cmd, Fate::Forward);
                     self.acceptor_command(context_id, &cmd, &bytes);
                 }
@@ -170,6 +172,30 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// A request from the acceptor outside the negotiated roles ([`policy::acceptor_request`])
+    /// is refused by aborting the association, so a compromised or confused SCP cannot drive
+    /// the requestor's device.
+    fn acceptor_may_send(&self, context_id: u8, cmd: &CommandSet<'_>) -> Result<(), AbortReason> {
+        if cmd.command_field.is_response() {
+            return Ok(());
+        }
+        let context = self.assoc.context(context_id);
+        let Err(why) = policy::acceptor_request(self.rq.as_ref(), self.ac.as_ref(), context, cmd)
+        else {
+            return Ok(());
+        };
+        let mut rec = self.base_record(Side::Acceptor);
+        rec.verdict = "deny";
+        rec.message_type = Some(command_name(cmd));
+        rec.control_id = Some(control_id(context_id, cmd));
+        rec.sop_class = sop_class(cmd, context);
+        rec.reason = Some(format!("{why}; nothing of it was forwarded"));
+        telemetry::refusal(self.route.name(), "acceptor-role".into());
+        telemetry::message(&self.route, "outbound", "deny", 0);
+        self.route.audit(rec);
+        Err(AbortReason::UNEXPECTED_PDU_PARAMETER)
     }
 
     fn acceptor_command(&mut self, context_id: u8, cmd: &CommandSet<'_>, bytes: &[u8]) {
@@ -196,7 +222,10 @@ impl Driver {
         rec.sha256 = Some(hex::encode(Sha256::digest(bytes)));
         rec.forwarded = true;
         if !cmd.command_field.is_response() {
-            rec.reason = Some("a request from the acceptor: passed without judgement".into());
+            rec.reason = Some(
+                "a request from the acceptor, within the roles negotiated; not judged by the rules"
+                    .into(),
+            );
         }
         telemetry::message(&self.route, "outbound", "allow", 0);
         self.route.audit(rec);

@@ -12,7 +12,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use wardgate_dicom::{
-    AbortReason, AbortSource, AssociateRq, Association, DEFAULT_MAX_COMMAND_LEN, Phase, build_abort,
+    AbortReason, AbortSource, AssociateAc, AssociateRq, Association, DEFAULT_MAX_COMMAND_LEN,
+    Phase, build_abort,
 };
 
 use crate::audit::AuditRecord;
@@ -81,6 +82,8 @@ struct Driver {
     assoc: Association,
     /// The request of the association, kept for judging commands.
     rq: Option<AssociateRq>,
+    /// The acceptor's answer, kept for the roles it granted (which requests it may send).
+    ac: Option<AssociateAc>,
     /// Requestor to acceptor.
     inbound: Stream,
     /// Acceptor to requestor.
@@ -119,6 +122,7 @@ pub async fn serve(
         upstream: None,
         assoc: Association::new(),
         rq: None,
+        ac: None,
         inbound: Stream::default(),
         outbound: Stream::default(),
         held: HeldPdus::new(MAX_HELD_PDUS, held_bytes),

@@ -1,7 +1,7 @@
 //! The rules' DICOM entry points, in one place: the association request, the acceptor's answer,
 //! and each DIMSE request. Each takes the route's break-glass overrides in force.
 
-use wardgate_dicom::{AcceptedContext, AssociateAc, AssociateRq, CommandSet};
+use wardgate_dicom::{AcceptedContext, AssociateAc, AssociateRq, CommandSet, Direction, Roles};
 use wardgate_rules::{Denial, Overrides, RuleSet, Sender};
 
 pub use wardgate_rules::{AssociationDecision, CommandDecision};
@@ -37,4 +37,28 @@ pub fn command(
     ov: &Overrides,
 ) -> CommandDecision {
     rules.evaluate_dicom_command_with(rq, context, command, sender, ov)
+}
+
+/// Whether the acceptor may send the request `cmd` on `context`: only within the roles the
+/// association negotiated (PS3.7 §D.3.3.4). Without role selection it is the SCP and may send
+/// only N-EVENT-REPORT; C-GET sub-operations need the SCP role the requestor asked for. The
+/// refusal's reason otherwise (the association is then aborted).
+pub fn acceptor_request(
+    rq: Option<&AssociateRq>,
+    ac: Option<&AssociateAc>,
+    context: Option<&AcceptedContext>,
+    cmd: &CommandSet<'_>,
+) -> Result<(), String> {
+    let roles = match (rq, ac, context) {
+        (Some(rq), Some(ac), Some(c)) => Roles::negotiated(rq, ac, &c.abstract_syntax),
+        _ => Roles::default(),
+    };
+    if roles.may_send(Direction::FromAcceptor, cmd.command_field) {
+        return Ok(());
+    }
+    Err(format!(
+        "the acceptor sent {} without the role to send it (no SCP role for the requestor was \
+         negotiated for this SOP class); association aborted on both sides",
+        super::names::command_name(cmd)
+    ))
 }

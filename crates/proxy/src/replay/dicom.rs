@@ -55,6 +55,8 @@ pub(crate) struct DicomJudge {
     assembler: [CommandAssembler; 2],
     assoc: Association,
     rq: Option<AssociateRq>,
+    /// The acceptor's answer, for the roles it granted.
+    ac: Option<AssociateAc>,
     /// Requests of the requestor by message id, and whether the rules let them through.
     sent: Outstanding<u16>,
     /// The proxy would have ended the connection here (a refusal, a protocol error, the end of
@@ -82,6 +84,7 @@ impl DicomJudge {
             ],
             assoc: Association::new(),
             rq: None,
+            ac: None,
             sent: Outstanding::new(),
             over: false,
         }
@@ -289,6 +292,7 @@ impl DicomJudge {
                         }
                     };
                 out.line(dir, line);
+                self.ac = Some(ac);
             }
             Pdu::AssociateRj(rj) => {
                 let mut l = plain(
@@ -375,7 +379,24 @@ impl DicomJudge {
                 }
             }
             Dir::Outbound => {
-                line.reason = Some("a request from the acceptor: passed without judgement".into());
+                match policy::acceptor_request(
+                    self.rq.as_ref(),
+                    self.ac.as_ref(),
+                    context.as_ref(),
+                    cmd,
+                ) {
+                    Ok(()) => {
+                        line.reason = Some(
+                            "a request from the acceptor, within the roles negotiated; not judged by the rules"
+                                .into(),
+                        );
+                    }
+                    Err(why) => {
+                        line.verdict = "deny".into();
+                        line.reason = Some(why);
+                        self.over = true;
+                    }
+                }
             }
             Dir::Inbound if response => {}
             Dir::Inbound if cmd.command_field == CommandField::C_CANCEL_RQ => {
