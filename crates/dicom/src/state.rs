@@ -17,6 +17,16 @@ pub enum Direction {
     FromAcceptor,
 }
 
+impl fmt::Display for Direction {
+    /// "the requestor" / "the acceptor": who sent a PDU, in an error message.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::FromRequestor => "the requestor",
+            Self::FromAcceptor => "the acceptor",
+        })
+    }
+}
+
 impl Direction {
     const fn other(self) -> Self {
         match self {
@@ -103,7 +113,8 @@ pub enum AssociationError {
     /// A P-DATA-TF longer than the receiving side said it can take (PS3.8 §D.1, the maximum
     /// length sub-item). Legacy devices are known to fail on these, so it is not forwarded.
     #[error(
-        "P-DATA-TF of {length} bytes from {from:?}, over the {max}-byte maximum the receiving side announced"
+        "P-DATA-TF of {length} bytes from {from}, over the {max}-byte maximum {} announced",
+        from.other()
     )]
     PDataTooLong {
         /// Who sent it.
@@ -244,20 +255,27 @@ impl Association {
         pdvs: &[crate::pdata::Pdv<'_>],
         from: Direction,
     ) -> Result<(), AssociationError> {
+        // Each PDV item: a 4-byte length, the context id, the message control header, the
+        // fragment (PS3.8 §9.3.5.1).
+        let length: u64 = pdvs.iter().map(|p| 6 + p.fragment.len() as u64).sum();
+        self.check_pdata_length(from, length)
+    }
+
+    /// Whether a P-DATA-TF from `from` whose variable field is `length` bytes fits what the
+    /// receiving side announced in its maximum length sub-item (for a reader that streams the
+    /// PDU and only knows its header). Before the association is established nothing was
+    /// announced, and anything fits.
+    pub fn check_pdata_length(&self, from: Direction, length: u64) -> Result<(), AssociationError> {
         let to = match from {
             Direction::FromRequestor => 1,
             Direction::FromAcceptor => 0,
         };
-        let Some(max) = self.receive_max[to].filter(|&m| m > 0) else {
-            return Ok(());
-        };
-        // Each PDV item: a 4-byte length, the context id, the message control header, the
-        // fragment (PS3.8 §9.3.5.1).
-        let length: u64 = pdvs.iter().map(|p| 6 + p.fragment.len() as u64).sum();
-        if length > u64::from(max) {
-            return Err(AssociationError::PDataTooLong { from, length, max });
+        match self.receive_max[to].filter(|&m| m > 0) {
+            Some(max) if length > u64::from(max) => {
+                Err(AssociationError::PDataTooLong { from, length, max })
+            }
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 

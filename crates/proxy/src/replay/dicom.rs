@@ -120,6 +120,12 @@ impl DicomJudge {
                             && unread.len() >= PDU_HEADER_LEN =>
                     {
                         let left = be32(unread.get(2..).unwrap_or_default()).unwrap_or(0);
+                        let fits = self
+                            .assoc
+                            .check_pdata_length(Self::from(dir), u64::from(left));
+                        if let Err(e) = fits {
+                            return self.fail(out, dir, Some("P-DATA-TF".into()), e.to_string());
+                        }
                         self.rx[d].pos += PDU_HEADER_LEN;
                         self.at[d] = Rx::PData {
                             left: u64::from(left),
