@@ -9,9 +9,9 @@ use std::collections::VecDeque;
 
 use wardgate_dicom::held::{Fate, HeldPdus, Ready};
 use wardgate_dicom::{
-    AbortReason, AbortSource, Assembled, AssociateRq, Association, CommandField, CommandSet,
-    DEFAULT_MAX_COMMAND_LEN, DEFAULT_MAX_PDU_LEN, Direction, MIN_ASSOCIATE_BODY_LEN,
-    PDU_HEADER_LEN, Pdu, PduFramer, Pdv, RejectReason, RejectResult, RejectSource, Status,
+    AbortReason, AbortSource, Assembled, AssociateAc, AssociateRq, Association, CommandField,
+    CommandSet, DEFAULT_MAX_COMMAND_LEN, DEFAULT_MAX_PDU_LEN, Direction, MIN_ASSOCIATE_BODY_LEN,
+    PDU_HEADER_LEN, Pdu, PduFramer, Pdv, RejectReason, RejectResult, RejectSource, Roles, Status,
     build_abort, build_associate_rj, build_dimse_failure, decode_pdu, parse_pdvs,
 };
 
@@ -45,6 +45,8 @@ struct Conn<'r> {
     upstream: Option<Inbox>,
     assoc: Association,
     rq: Option<AssociateRq>,
+    /// The acceptor's answer, for the roles it granted.
+    ac: Option<AssociateAc>,
     inbound: Stream,
     outbound: Stream,
     held: HeldPdus,
@@ -75,6 +77,7 @@ pub(super) fn run(rules: &RuleSet, sender: &Sender, opts: Options, data: &[u8]) 
         upstream: None,
         assoc: Association::new(),
         rq: None,
+        ac: None,
         inbound: Stream::default(),
         outbound: Stream::default(),
         held: HeldPdus::new(MAX_HELD_PDUS, max_pdu + 2 * DEFAULT_MAX_COMMAND_LEN),
@@ -396,6 +399,7 @@ impl Conn<'_> {
                     Ok(()) => self.relay(i),
                     Err(_) => return self.abort(AbortReason::NOT_SPECIFIED),
                 }
+                self.ac = Some(ac);
                 Ok(())
             }
             Pdu::AssociateRj(_) | Pdu::Abort(_) => {
@@ -422,10 +426,23 @@ impl Conn<'_> {
             match self.outbound.assembler.push(pdv) {
                 Err(_) => return self.abort(invalid),
                 Ok(Assembled::CommandPending) => self.outbound.command_pending = true,
-                Ok(Assembled::Command { bytes, .. }) => {
+                Ok(Assembled::Command { context_id, bytes }) => {
                     let Ok(cmd) = CommandSet::parse(&bytes) else {
                         return self.abort(invalid);
                     };
+                    // A request from the acceptor only within the negotiated roles (the
+                    // proxy's `dicom_conn::policy::acceptor_request`).
+                    let roles = match (&self.rq, &self.ac, self.assoc.context(context_id)) {
+                        (Some(rq), Some(ac), Some(c)) => {
+                            Roles::negotiated(rq, ac, &c.abstract_syntax)
+                        }
+                        _ => Roles::default(),
+                    };
+                    if !cmd.command_field.is_response()
+                        && !roles.may_send(Direction::FromAcceptor, cmd.command_field)
+                    {
+                        return self.abort(AbortReason::UNEXPECTED_PDU_PARAMETER);
+                    }
                     self.outbound.on_command(&cmd, Fate::Forward);
                     let limit = self.opts.max_outstanding;
                     let pending = cmd.status.is_some_and(|s| s.is_pending());
