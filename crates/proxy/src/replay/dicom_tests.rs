@@ -21,12 +21,14 @@ fn pdus(mut rest: &[u8]) -> Vec<&[u8]> {
     out
 }
 
-/// P-DATA-TF PDUs carrying `total` bytes of data set on context 3, 16 KiB per PDV.
+/// P-DATA-TF PDUs carrying `total` bytes of data set on context 3, as large as the acceptor takes.
 fn data_set(total: usize) -> Vec<u8> {
     let mut out = Vec::new();
     let mut left = total;
     while left > 0 {
-        let n = left.min(16 * 1024);
+        // Each PDU's variable field (PDV item header + fragment) fills the maximum the
+        // acceptor announced in `ACCEPTOR` (pynetdicom's 16382 bytes) exactly.
+        let n = left.min(16_382 - 6);
         left -= n;
         let item = (n + 2) as u32;
         out.extend_from_slice(&[4, 0]);
