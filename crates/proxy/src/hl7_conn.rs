@@ -292,7 +292,9 @@ impl Driver {
                 }
             };
             match frame.kind {
-                FrameKind::Message => self.inbound_message(frame).await?,
+                // Boxed: the judging future is several KiB and only lives while a message is
+                // judged, so an idle connection does not carry it (see `server::handle`).
+                FrameKind::Message => Box::pin(self.inbound_message(frame)).await?,
                 // Commit-level ACK/NAK blocks carry no content; pass them on if there is a peer.
                 FrameKind::CommitAck | FrameKind::CommitNak => {
                     if let Some(up) = self.upstream.as_mut() {

@@ -11,6 +11,9 @@ use crate::io::BoxedIo;
 /// Most bytes read from a socket at a time; a buffer never exceeds the frame limit plus this.
 pub const READ_CHUNK: usize = 16 * 1024;
 
+/// Bytes an inbox without a buffer reads at first.
+const FIRST_READ: usize = 1024;
+
 /// A protocol's sans-IO framer, as the inbox needs it.
 pub trait Framer {
     /// What the framer says about a complete frame besides its length.
@@ -66,8 +69,16 @@ impl<F: Framer> Inbox<F> {
             self.buf.clear();
             self.start = 0;
         }
-        self.buf.reserve(READ_CHUNK);
-        let n = io.read_buf(&mut (&mut self.buf).limit(READ_CHUNK)).await?;
+        // An empty inbox waits with a small buffer: most connections sit idle between short
+        // messages, and an idle one should not hold a full read chunk (the first read of a
+        // larger message is short, the next ones get the full chunk).
+        let room = if self.buf.capacity() == 0 {
+            FIRST_READ
+        } else {
+            READ_CHUNK
+        };
+        self.buf.reserve(room);
+        let n = io.read_buf(&mut (&mut self.buf).limit(room)).await?;
         if self.frame_started.is_none() && n > 0 {
             self.frame_started = Some(Instant::now());
         }

@@ -196,9 +196,12 @@ async fn handle(
     let io: BoxedIo = match &route.acceptor {
         None => Box::new(stream),
         Some(acceptor) => {
-            let handshake =
-                tokio::time::timeout(route.config.limits.frame_timeout, acceptor.accept(stream))
-                    .await;
+            // Boxed: the handshake's state is needed once, not for the connection's life.
+            let handshake = Box::pin(tokio::time::timeout(
+                route.config.limits.frame_timeout,
+                acceptor.accept(stream),
+            ))
+            .await;
             match handshake {
                 Ok(Ok(tls)) => {
                     sender.certificate = tls
@@ -243,7 +246,9 @@ async fn handle(
     match route.config.protocol {
         RouteProtocol::Hl7 => hl7_conn::serve(route, peer, io, shutdown).await,
         RouteProtocol::Pump => pump_conn::serve(route, peer, io, shutdown).await,
-        RouteProtocol::Dicom => dicom_conn::serve(route, peer, io, shutdown).await,
+        // Boxed: a DICOM connection's state is larger, and HL7 and pump connections (the many
+        // small ones) should not be sized for it.
+        RouteProtocol::Dicom => Box::pin(dicom_conn::serve(route, peer, io, shutdown)).await,
     }
 }
 

@@ -64,7 +64,9 @@ pub async fn connect_from(
             }
         }
     };
-    tokio::time::timeout(timeout, fut)
+    // Boxed: a TLS connect is over a KiB of state, needed once per connection, and would
+    // otherwise be part of every connection's future for its whole life.
+    Box::pin(tokio::time::timeout(timeout, fut))
         .await
         .map_err(|_| UpstreamError::Timeout(addr))?
 }

@@ -23,7 +23,8 @@ impl Driver {
                 None => return Ok(()),
             };
             match next {
-                Ok(Some(pdu)) => self.on_acceptor_pdu(pdu).await?,
+                // Boxed, like the requestor's: only alive while a PDU is handled.
+                Ok(Some(pdu)) => Box::pin(self.on_acceptor_pdu(pdu)).await?,
                 Ok(None) => return Ok(()),
                 Err(e) => {
                     let reason = PduError::from(e).abort_reason();

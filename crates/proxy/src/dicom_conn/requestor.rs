@@ -39,7 +39,8 @@ impl Driver {
                 return Ok(());
             }
             match self.client_inbox.take() {
-                Ok(Some(pdu)) => self.on_requestor_pdu(pdu).await?,
+                // Boxed: only alive while a PDU is judged (idle associations stay small).
+                Ok(Some(pdu)) => Box::pin(self.on_requestor_pdu(pdu)).await?,
                 Ok(None) => return Ok(()),
                 Err(e) => {
                     let reason = PduError::from(e).abort_reason();

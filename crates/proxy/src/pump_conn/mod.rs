@@ -246,7 +246,8 @@ impl Driver {
     async fn drain_inbound(&mut self) -> Result<(), Close> {
         loop {
             match self.inbox.take() {
-                Ok(Some(bytes)) => self.inbound_frame(bytes).await?,
+                // Boxed: only alive while a frame is judged (idle connections stay small).
+                Ok(Some(bytes)) => Box::pin(self.inbound_frame(bytes)).await?,
                 Ok(None) => return Ok(()),
                 Err(e) => return self.inbound_framing_error(e).await,
             }
