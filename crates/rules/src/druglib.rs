@@ -122,15 +122,15 @@ pub enum Slot {
 
 /// One value of an order, with its units already resolved.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Given {
+pub struct Given<'o> {
     /// Where it came from.
     pub slot: Slot,
     /// The number.
     pub value: f64,
     /// Its unit.
     pub unit: Unit,
-    /// The units as the sender wrote them, for messages.
-    pub written: String,
+    /// The units as the sender wrote them, for messages (borrowed: only a refusal formats it).
+    pub written: &'o str,
 }
 
 /// A dose order reduced to what the drug library checks, whichever protocol carried it
@@ -146,7 +146,7 @@ pub struct DoseOrder<'o> {
     /// A bolus order: a dose in the rate field is a bolus dose.
     pub bolus: bool,
     /// The values to check.
-    pub given: Vec<Given>,
+    pub given: Vec<Given<'o>>,
     /// Patient weight in kg, if known.
     pub weight_kg: Option<f64>,
     /// Amount of drug per mL (canonical unit of the kind), if known.
@@ -169,15 +169,19 @@ fn label_of<'o>(codes: &[&'o str; 2], names: &[&'o str; 2]) -> &'o str {
         .unwrap_or("(unnamed drug)")
 }
 
-fn written(units: &wardgate_hl7::Coded<'_>) -> String {
+fn written<'o>(units: &'o wardgate_hl7::Coded<'o>) -> &'o str {
     [&units.identifier, &units.text, &units.alt_identifier]
         .into_iter()
         .find(|s| !s.is_empty())
-        .map(|s| s.to_string())
-        .unwrap_or_default()
+        .map_or("", |s| s)
 }
 
-fn resolve(q: &Quantity<'_>, drug: &str, slot: Slot, what: &str) -> Result<Given, Violation> {
+fn resolve<'o>(
+    q: &'o Quantity<'o>,
+    drug: &str,
+    slot: Slot,
+    what: &str,
+) -> Result<Given<'o>, Violation> {
     let value = q.value.filter(|v| v.is_finite()).ok_or_else(|| Violation {
         reason: format!("{drug} {what} {:?} is not a number", q.raw),
         hl7_error: hl7_error::DATA_TYPE,
@@ -345,7 +349,7 @@ struct OrderContext<'o> {
 impl OrderContext<'_> {
     fn check(
         &self,
-        g: &Given,
+        g: &Given<'_>,
         bolus: bool,
         limits: &CareAreaLimits,
         alerts: &mut Vec<String>,
@@ -404,7 +408,7 @@ impl OrderContext<'_> {
         }
     }
 
-    fn units_error(&self, what: &str, g: &Given, expected: &str) -> Violation {
+    fn units_error(&self, what: &str, g: &Given<'_>, expected: &str) -> Violation {
         violation(
             format!(
                 "{} {what} is given in {:?}, expected {expected}",
