@@ -169,14 +169,19 @@ impl<'a> Coded<'a> {
 }
 
 /// A number with its units as given in the message.
+///
+/// The units field is kept as sent and read on demand ([`Quantity::units`]): a rule usually
+/// resolves it whole from [`Quantity::units_plain`] without splitting it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Quantity<'a> {
     /// The number; `None` when the field is present but not an NM (e.g. repeated or text).
     pub value: Option<f64>,
     /// The decoded text of the whole value field.
     pub raw: Cow<'a, str>,
-    /// The units field.
-    pub units: Coded<'a>,
+    /// The units field as sent.
+    units: Field<'a>,
+    /// Its first repetition, when that is plain text split by `^` (see [`Coded::plain`]).
+    units_plain: Option<&'a str>,
 }
 
 impl<'a> Quantity<'a> {
@@ -189,11 +194,29 @@ impl<'a> Quantity<'a> {
         // Decoded once: a text that is not UTF-8 has non-ASCII bytes and is no number either
         // way, so parsing the text is parsing the decoded bytes.
         let raw = text_of(value, delims);
+        let units_plain = match units {
+            Raw::Text(t) if delims.component == b'^' => {
+                before(t, delims.repetition).filter(|r| unescaped(r.as_bytes(), delims))
+            }
+            _ => None,
+        };
         Some(Quantity {
             value: crate::number::parse_nm(raw.as_bytes()),
             raw,
-            units: coded(units, delims),
+            units: units.field(delims),
+            units_plain,
         })
+    }
+
+    /// The units field (components 1-6 of its first repetition, decoded).
+    pub fn units(&self) -> Coded<'a> {
+        Coded::from_field(Some(self.units))
+    }
+
+    /// The units field's first repetition as sent, when it needed no decoding and its
+    /// components are separated by `^` (then it equals [`Coded::plain`] of [`Quantity::units`]).
+    pub fn units_plain(&self) -> Option<&'a str> {
+        self.units_plain
     }
 }
 

@@ -120,16 +120,15 @@ fn after_nth(raw: &[u8], sep: u8, k: usize) -> Option<usize> {
         let x = u64::from_le_bytes(bytes) ^ pattern;
         // Exact zero-byte test: the high bit of every byte of `x` that is 0.
         let mut found = !(((x & LOW7).wrapping_add(LOW7)) | x) & HIGH;
-        let count = found.count_ones() as usize;
-        if count < left {
-            left -= count;
-            base += 8;
-            continue;
-        }
-        for _ in 1..left {
+        // Bit by bit (no popcount instruction on the baseline target).
+        while found != 0 {
+            left -= 1;
+            if left == 0 {
+                return Some(base + (found.trailing_zeros() / 8) as usize + 1);
+            }
             found &= found - 1;
         }
-        return Some(base + (found.trailing_zeros() / 8) as usize + 1);
+        base += 8;
     }
     for (i, &b) in words.remainder().iter().enumerate() {
         if b == sep {

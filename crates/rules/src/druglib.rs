@@ -1,6 +1,8 @@
 //! The drug library: per drug and care area, hard and soft limits, checked the way a pump's
 //! dose error reduction software would check them.
 
+use std::borrow::Cow;
+
 use wardgate_hl7::{InfusionOrder, OrderControl, Quantity};
 
 use crate::units::{self, Kind, Unit, UnitError};
@@ -130,7 +132,7 @@ pub struct Given<'o> {
     /// Its unit.
     pub unit: Unit,
     /// The units as the sender wrote them, for messages (borrowed: only a refusal formats it).
-    pub written: &'o str,
+    pub written: Cow<'o, str>,
 }
 
 /// A dose order reduced to what the drug library checks, whichever protocol carried it
@@ -169,11 +171,23 @@ fn label_of<'o>(codes: &[&'o str; 2], names: &[&'o str; 2]) -> &'o str {
         .unwrap_or("(unnamed drug)")
 }
 
-fn written<'o>(units: &'o wardgate_hl7::Coded<'o>) -> &'o str {
+/// The units of `q` as the sender wrote them: its first non-empty identifier, text or
+/// alternate identifier. Borrowed from the message unless they had escapes to decode.
+fn written<'o>(q: &Quantity<'o>) -> Cow<'o, str> {
+    if let Some(plain) = q.units_plain() {
+        let mut parts = plain.split('^');
+        let (id, text, _, alt_id) = (parts.next(), parts.next(), parts.next(), parts.next());
+        let found = [id, text, alt_id]
+            .into_iter()
+            .flatten()
+            .find(|s| !s.is_empty());
+        return Cow::Borrowed(found.unwrap_or(""));
+    }
+    let units = q.units();
     [&units.identifier, &units.text, &units.alt_identifier]
         .into_iter()
         .find(|s| !s.is_empty())
-        .map_or("", |s| s)
+        .map_or(Cow::Borrowed(""), |s| Cow::Owned(s.to_string()))
 }
 
 fn resolve<'o>(
@@ -187,13 +201,13 @@ fn resolve<'o>(
         hl7_error: hl7_error::DATA_TYPE,
         application_code: Some(piv::OUTSIDE_ALLOWABLE_RANGE),
     })?;
-    let unit = units::resolve_coded(&q.units)
+    let unit = units::resolve_quantity(q)
         .map_err(|e| violation(format!("{drug} {what} units: {e}"), piv::UNITS_MISMATCH))?;
     Ok(Given {
         slot,
         value,
         unit,
-        written: written(&q.units),
+        written: written(q),
     })
 }
 
@@ -222,7 +236,7 @@ impl<'o> DoseOrder<'o> {
             });
         }
         if let Some(w) = &order.patient_weight {
-            let unit = units::resolve_coded(&w.units).map_err(|e| {
+            let unit = units::resolve_quantity(w).map_err(|e| {
                 violation(format!("patient weight units: {e}"), piv::UNITS_MISMATCH)
             })?;
             if unit.kind != Kind::Weight {
@@ -236,9 +250,9 @@ impl<'o> DoseOrder<'o> {
         if let (Some(s), Some(d)) = (&order.strength, &order.diluent_volume) {
             if let (Some(sv), Ok(su), Some(dv), Ok(du)) = (
                 s.value,
-                units::resolve_coded(&s.units),
+                units::resolve_quantity(s),
                 d.value,
-                units::resolve_coded(&d.units),
+                units::resolve_quantity(d),
             ) {
                 if su.is_dose() && !su.per_kg && du.is_volume() && dv > 0.0 && sv > 0.0 {
                     out.concentration = Some((su.kind, sv * su.factor / (dv * du.factor)));

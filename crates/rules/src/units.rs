@@ -402,6 +402,15 @@ pub fn resolve_coded(units: &Coded<'_>) -> Result<Unit, UnitError> {
     }
 }
 
+/// [`resolve_coded`] of a quantity's units: the field as sent is looked up whole first, so
+/// the common case never splits or decodes it.
+pub fn resolve_quantity(q: &wardgate_hl7::Quantity<'_>) -> Result<Unit, UnitError> {
+    match q.units_plain().and_then(units_table::plain_field) {
+        Some(unit) => Ok(unit),
+        None => resolve_coded(&q.units()),
+    }
+}
+
 /// [`resolve_coded`] on components 1-6, without the table of common fields.
 pub(crate) fn resolve_components(
     [id, text, system, alt_id, alt_text, alt_system]: [&str; 6],

@@ -54,7 +54,7 @@ pub(crate) fn given(q: &Quantity, slot: Slot) -> Result<Given<'static>, Violatio
         slot,
         value: q.value(),
         unit,
-        written: text,
+        written: text.into(),
     })
 }
 
