@@ -336,15 +336,44 @@ impl<'a> Raw<'a> {
     }
 }
 
+/// Whether the separators the text path splits on are ASCII (then every piece of UTF-8 text
+/// split on them is UTF-8).
+fn ascii_separators(delims: &Delimiters) -> bool {
+    [delims.field, delims.repetition, delims.component]
+        .iter()
+        .all(u8::is_ascii)
+}
+
+impl<'a> Raw<'a> {
+    /// One field's bytes, as text when they are UTF-8 (and the separators ASCII).
+    fn checked(bytes: &'a [u8], delims: &Delimiters) -> Self {
+        match core::str::from_utf8(bytes) {
+            Ok(text) if ascii_separators(delims) => Raw::Text(text),
+            _ => Raw::Bytes(bytes),
+        }
+    }
+}
+
+/// Fields 1..=N of a (non-MSH) segment's raw bytes, empty beyond the last, not validated.
+fn segment_pieces<'a, const N: usize>(segment: &'a [u8], delims: &Delimiters) -> [&'a [u8]; N] {
+    let mut out: [&[u8]; N] = [&[]; N];
+    // Byte 3 is the field separator (the parser checked the segment id).
+    let body = segment.get(4..).unwrap_or_default();
+    let mut slots = out.iter_mut();
+    crate::segment::for_each_piece(body, delims.field, N, |start, end| {
+        if let Some(slot) = slots.next() {
+            *slot = body.get(start..end).unwrap_or_default();
+        }
+    });
+    out
+}
+
 /// Fields 1..=N of a (non-MSH) segment's raw bytes, empty beyond the last.
 fn segment_fields<'a, const N: usize>(segment: &'a [u8], delims: &Delimiters) -> [Raw<'a>; N] {
     let mut out = [Raw::Bytes(&[]); N];
     // Byte 3 is the field separator (the parser checked the segment id).
     let body = segment.get(4..).unwrap_or_default();
-    let ascii = [delims.field, delims.repetition, delims.component]
-        .iter()
-        .all(u8::is_ascii);
-    let text = if ascii {
+    let text = if ascii_separators(delims) {
         core::str::from_utf8(body).ok()
     } else {
         None
@@ -566,17 +595,22 @@ pub fn read_infusion_orders<'a>(msg: &Message<'a>) -> Result<InfusionOrderMessag
                 let Some(group) = current.as_mut().filter(|g| g.rxg.is_some()) else {
                     return Err(out_of_order);
                 };
-                // OBX-3, -5 and -6 first; OBX-18 only for the (one) pump row.
-                let [_, _, code, _, value, units] = segment_fields::<6>(seg.raw(), &delims);
-                let code = code.bytes();
+                // OBX-3, -5 and -6 first; OBX-18 only for the (one) pump row. Only the
+                // fields read as text are validated as UTF-8.
+                let [_, _, code, _, value, units] = segment_pieces::<6>(seg.raw(), &delims);
                 if observation_is(code, &delims, MDC_DEV_PUMP_INFUS_VMD, PUMP_NAME) {
                     group.pump_id_rows += 1;
                     if group.pump_id.is_none() {
-                        group.pump_id =
-                            first_text(segment_fields::<18>(seg.raw(), &delims)[17], &delims);
+                        group.pump_id = seg
+                            .field(18)
+                            .and_then(|f| first_text(Raw::checked(f.raw(), &delims), &delims));
                     }
                 } else if observation_is(code, &delims, MDC_ATTR_PT_WEIGHT, WEIGHT_NAME) {
-                    let weight = Quantity::from_raw(value, units, &delims);
+                    let weight = Quantity::from_raw(
+                        Raw::checked(value, &delims),
+                        Raw::checked(units, &delims),
+                        &delims,
+                    );
                     if first_weight.is_none() {
                         first_weight.clone_from(&weight);
                     }

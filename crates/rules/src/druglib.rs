@@ -175,13 +175,27 @@ fn label_of<'o>(codes: &[&'o str; 2], names: &[&'o str; 2]) -> &'o str {
 /// alternate identifier. Borrowed from the message unless they had escapes to decode.
 fn written<'o>(q: &Quantity<'o>) -> Cow<'o, str> {
     if let Some(plain) = q.units_plain() {
-        let mut parts = plain.split('^');
-        let (id, text, _, alt_id) = (parts.next(), parts.next(), parts.next(), parts.next());
-        let found = [id, text, alt_id]
-            .into_iter()
-            .flatten()
-            .find(|s| !s.is_empty());
-        return Cow::Borrowed(found.unwrap_or(""));
+        // Components 1, 2 and 4, split by hand (a `str::split` costs more to set up than
+        // these few bytes take to scan; usually component 1 is the answer).
+        let mut rest = Some(plain);
+        let mut next = || {
+            let current = rest?;
+            match current.bytes().position(|b| b == b'^') {
+                Some(i) => {
+                    rest = current.get(i + 1..);
+                    current.get(..i)
+                }
+                None => rest.take(),
+            }
+        };
+        for component in 1..=4 {
+            match next() {
+                Some(c) if component != 3 && !c.is_empty() => return Cow::Borrowed(c),
+                Some(_) => {}
+                None => break,
+            }
+        }
+        return Cow::Borrowed("");
     }
     let units = q.units();
     [&units.identifier, &units.text, &units.alt_identifier]
