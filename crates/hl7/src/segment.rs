@@ -232,13 +232,25 @@ impl<'a> Segment<'a> {
         let mut out = [None; N];
         let fs = self.delims.field;
         if self.is_msh() {
-            for (i, slot) in out.iter_mut().enumerate().take(2) {
-                *slot = self.field(i + 1);
-            }
-            // MSH-3 onwards: the pieces after MSH-2's separator.
-            let after = |raw: &'a [u8]| find_byte(fs, raw).and_then(|i| raw.get(i + 1..));
-            if let Some(rest) = after(self.raw).and_then(after) {
-                self.split_fields(rest, out.get_mut(2..).unwrap_or(&mut []));
+            // MSH-1 is byte 3 itself; MSH-2 (taken literally) and MSH-3 onwards are the
+            // pieces after it, split in one pass.
+            let delims = self.delims;
+            let mut slots = out.iter_mut();
+            if let (Some(slot), Some(msh1)) = (slots.next(), self.raw.get(3..4)) {
+                *slot = Some(Field::literal(msh1, delims));
+                let body = self.raw.get(4..).unwrap_or_default();
+                let mut first = true;
+                for_each_piece(body, fs, slots.len(), |start, end| {
+                    if let Some(slot) = slots.next() {
+                        let raw = body.get(start..end).unwrap_or_default();
+                        *slot = Some(if first {
+                            Field::literal(raw, delims)
+                        } else {
+                            Field::new(raw, delims)
+                        });
+                        first = false;
+                    }
+                });
             }
         } else if self.raw.len() > 3 {
             self.split_fields(self.raw.get(4..).unwrap_or(&[]), &mut out);
@@ -537,6 +549,8 @@ mod tests {
             &b"MSH|^~\\&|A|B||D|||RGV^O15"[..],
             b"MSH|^~\\&",
             b"MSH|^~\\&|",
+            b"MSH|",
+            b"MSH",
             b"PID|1||12345^^^H~999|",
             b"PID",
             b"PID|",
@@ -546,8 +560,9 @@ mod tests {
             let fields = seg.first_fields::<20>();
             for (i, f) in fields.iter().enumerate() {
                 assert_eq!(
-                    f.map(|f| f.raw()),
-                    seg.field(i + 1).map(|f| f.raw()),
+                    f.map(|f| (f.raw(), f.component(2).map(|c| c.raw()))),
+                    seg.field(i + 1)
+                        .map(|f| (f.raw(), f.component(2).map(|c| c.raw()))),
                     "{} field {}",
                     String::from_utf8_lossy(raw),
                     i + 1
