@@ -194,11 +194,21 @@ impl<'a> Quantity<'a> {
         // Decoded once: a text that is not UTF-8 has non-ASCII bytes and is no number either
         // way, so parsing the text is parsing the decoded bytes.
         let raw = text_of(value, delims);
+        // What `Coded::plain` of the units field is, without splitting it.
         let units_plain = match units {
-            Raw::Text(t) if delims.component == b'^' => {
+            _ if delims.component != b'^' => None,
+            Raw::Text(t) => {
                 before(t, delims.repetition).filter(|r| unescaped(r.as_bytes(), delims))
             }
-            _ => None,
+            Raw::Bytes(b) => {
+                let rep = match find_byte(delims.repetition, b) {
+                    Some(end) => b.get(..end).unwrap_or_default(),
+                    None => b,
+                };
+                core::str::from_utf8(rep)
+                    .ok()
+                    .filter(|r| unescaped(r.as_bytes(), delims))
+            }
         };
         Some(Quantity {
             value: crate::number::parse_nm(raw.as_bytes()),
