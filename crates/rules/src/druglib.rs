@@ -236,6 +236,8 @@ impl<'o> DoseOrder<'o> {
             names: [&order.drug.text, &order.drug.alt_text],
             care_area: care_area.unwrap_or(""),
             bolus: order.order_control == OrderControl::Bolus,
+            // VTBI and rate: one allocation, no regrowth.
+            given: Vec::with_capacity(2),
             ..DoseOrder::default()
         };
         let label = out.label();
