@@ -103,7 +103,7 @@ pub(crate) fn decode<'a>(raw: &'a [u8], delims: &Delimiters) -> Cow<'a, [u8]> {
     let Some(esc) = delims.escape else {
         return Cow::Borrowed(raw);
     };
-    if !raw.contains(&esc) {
+    if crate::segment::find_byte(esc, raw).is_none() {
         return Cow::Borrowed(raw);
     }
     let mut out = Vec::with_capacity(raw.len());

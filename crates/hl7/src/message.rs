@@ -320,7 +320,26 @@ impl<'a> Message<'a> {
     /// The `occurrence`th (1-based) segment whose id is `id`.
     pub fn segment(&self, id: &[u8], occurrence: usize) -> Option<Segment<'a>> {
         let skip = occurrence.checked_sub(1)?;
-        self.segments().filter(|s| s.id() == id).nth(skip)
+        // Ids compared as 3-byte arrays on the stored ranges (rule paths look segments up
+        // for every message); an id of another length can only match a shorter segment.
+        let wanted: Option<[u8; 3]> = id.try_into().ok();
+        let mut left = skip;
+        for (i, r) in self.segments.iter().enumerate() {
+            let Some(seg) = self.raw.get(r.clone()) else {
+                continue;
+            };
+            let hit = match (wanted, seg.first_chunk::<3>()) {
+                (Some(w), Some(head)) => w == *head,
+                _ => seg.get(..3).unwrap_or(seg) == id,
+            };
+            if hit {
+                if left == 0 {
+                    return Some(Segment::new(seg, self.delimiters(), i));
+                }
+                left -= 1;
+            }
+        }
+        None
     }
 
     /// The value at `path`; `None` when absent **or empty** (an empty field, component or

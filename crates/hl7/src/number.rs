@@ -3,8 +3,9 @@
 /// Longest NM text accepted by [`crate::Value::as_number`], after trimming spaces.
 pub const MAX_NUMBER_LEN: usize = 64;
 
-/// The NM grammar (optional sign, digits, optional `.` and digits) as one loop: numbers are
-/// read for every quantity of every order.
+/// The NM grammar (optional sign, digits, optional `.` and digits): the reference the
+/// single-pass reader in [`parse_nm`] is tested against.
+#[cfg(test)]
 fn is_nm(text: &[u8]) -> bool {
     let body = match text.first() {
         Some(b'+' | b'-') => text.get(1..).unwrap_or_default(),
@@ -22,18 +23,54 @@ fn is_nm(text: &[u8]) -> bool {
 }
 
 /// Parse NM text; `None` when it is not a number or longer than [`MAX_NUMBER_LEN`].
+///
+/// One pass checks the grammar and accumulates the digits (numbers are read for every
+/// quantity of every order). With at most 15 digits the value is `digits / 10^decimals`:
+/// both are exact in an `f64` and IEEE division rounds correctly, so this is the value
+/// `str::parse` gives (Clinger's fast path); longer numbers take `str::parse`.
 pub(crate) fn parse_nm(text: &[u8]) -> Option<f64> {
-    let text = text.trim_ascii_start();
-    let text = text.trim_ascii_end();
+    let text = text.trim_ascii();
     if text.is_empty() || text.len() > MAX_NUMBER_LEN {
         return None;
     }
-    if !is_nm(text) || !text.iter().any(u8::is_ascii_digit) {
+    let (negative, body) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, text),
+    };
+    let mut digits: u64 = 0;
+    let mut count = 0usize;
+    let mut decimals: Option<usize> = None;
+    for &b in body {
+        match b {
+            b'0'..=b'9' => {
+                if count < 16 {
+                    digits = digits * 10 + u64::from(b - b'0');
+                }
+                count += 1;
+                if let Some(d) = decimals.as_mut() {
+                    *d += 1;
+                }
+            }
+            b'.' if decimals.is_none() => decimals = Some(0),
+            _ => return None,
+        }
+    }
+    if count == 0 {
         return None;
+    }
+    if count <= 15 {
+        let value = digits as f64 / POW10.get(decimals.unwrap_or(0)).copied()?;
+        return Some(if negative { -value } else { value });
     }
     let s = core::str::from_utf8(text).ok()?;
     s.parse::<f64>().ok().filter(|v| v.is_finite())
 }
+
+/// Powers of ten that are exact in an `f64`.
+const POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
 
 #[cfg(test)]
 mod tests {
@@ -82,6 +119,47 @@ mod tests {
                 nm(input).is_ok(),
                 "{:?}",
                 String::from_utf8_lossy(input)
+            );
+            // The single-pass reader accepts exactly the grammar's numbers with a digit.
+            let trimmed = input.trim_ascii();
+            assert_eq!(
+                parse_nm(input).is_some(),
+                is_nm(trimmed) && trimmed.iter().any(u8::is_ascii_digit),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn fast_path_is_str_parse() {
+        // Every sign, digit count up to and past the fast path's 15, every decimal position.
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = 1 + (seed % 18) as usize;
+            let mut text: Vec<u8> = (0..len)
+                .map(|i| b'0' + ((seed >> (i * 3 % 60)) % 10) as u8)
+                .collect();
+            if seed & 0x100 != 0 {
+                text.insert(((seed >> 20) as usize) % (len + 1), b'.');
+            }
+            match (seed >> 40) % 3 {
+                0 => text.insert(0, b'-'),
+                1 => text.insert(0, b'+'),
+                _ => {}
+            }
+            let reference = core::str::from_utf8(&text)
+                .ok()
+                .and_then(|s| s.parse::<f64>().ok());
+            let got = parse_nm(&text);
+            assert_eq!(
+                got.map(f64::to_bits),
+                reference.map(f64::to_bits),
+                "{}",
+                String::from_utf8_lossy(&text)
             );
         }
     }

@@ -3,7 +3,14 @@
 
 use std::borrow::Cow;
 
-use crate::{Field, Message, Segment, Value};
+mod raw;
+
+use crate::segment::find_byte;
+use crate::{Delimiters, Field, Message, Value};
+use raw::{
+    Raw, before, coded, first_text, observation_is, plain_components, segment_fields,
+    segment_pieces, text_of, unescaped,
+};
 
 /// MSH-21 message profile of PCD-03.
 pub const PCD03_PROFILE_OID: &str = "1.3.6.1.4.1.19376.1.6.1.3.1";
@@ -32,19 +39,22 @@ pub enum OrderControl {
 
 impl OrderControl {
     fn from_value(v: Option<Value<'_>>) -> Self {
-        let text = v.map(|v| v.to_text()).unwrap_or_default();
-        match text.as_str() {
-            "RE" => OrderControl::New,
-            "XO" => OrderControl::Change,
-            "CH" => OrderControl::Bolus,
-            _ => OrderControl::Other(text),
+        // Compared on the decoded bytes: only an unknown code is turned into a `String`.
+        let decoded = v.map(|v| v.decoded());
+        match decoded.as_deref().unwrap_or_default() {
+            b"RE" => OrderControl::New,
+            b"XO" => OrderControl::Change,
+            b"CH" => OrderControl::Bolus,
+            other => OrderControl::Other(crate::value::bytes_to_text(other)),
         }
     }
 }
 
 /// A coded element (CWE) as decoded text: identifier, text, coding system and the alternate
 /// triplet (components 1-6), in the order given by the sender.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// Equality compares the six components only.
+#[derive(Debug, Clone, Default)]
 pub struct Coded<'a> {
     /// Component 1.
     pub identifier: Cow<'a, str>,
@@ -58,32 +68,24 @@ pub struct Coded<'a> {
     pub alt_text: Cow<'a, str>,
     /// Component 6.
     pub alt_system: Cow<'a, str>,
+    /// The first repetition as sent, when the components above are exactly its pieces split
+    /// on `^` (nothing decoded): lets a reader look the whole field up at once. Private, so it
+    /// can only come from the message the components were read from.
+    plain: Option<&'a str>,
 }
 
+impl PartialEq for Coded<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.components() == other.components()
+    }
+}
+
+impl Eq for Coded<'_> {}
+
 impl<'a> Coded<'a> {
-    /// Read components 1-6 of the first repetition of a field.
-    pub fn from_field(field: Option<Field<'a>>) -> Self {
-        let Some(rep) = field.and_then(|f| f.repetition(1)) else {
-            return Coded::default();
-        };
-        if let Some((text, sep)) = rep.plain_text() {
-            // Nothing to decode (the usual case): borrow each component as it is.
-            let mut comps = plain_components(text, sep);
-            let mut next = || Cow::Borrowed(comps.next().unwrap_or(""));
-            return Coded {
-                identifier: next(),
-                text: next(),
-                system: next(),
-                alt_identifier: next(),
-                alt_text: next(),
-                alt_system: next(),
-            };
-        }
-        // One pass over the components: a coded field is read for every unit and code.
-        let mut parts: [Cow<'a, str>; 6] = Default::default();
-        for (slot, comp) in parts.iter_mut().zip(rep.components()) {
-            *slot = comp.value().text();
-        }
+    /// A coded element with these components 1-6 (e.g. for tests and for values that did not
+    /// come from a message).
+    pub fn from_components(components: [Cow<'a, str>; 6]) -> Self {
         let [
             identifier,
             text,
@@ -91,7 +93,7 @@ impl<'a> Coded<'a> {
             alt_identifier,
             alt_text,
             alt_system,
-        ] = parts;
+        ] = components;
         Coded {
             identifier,
             text,
@@ -99,11 +101,12 @@ impl<'a> Coded<'a> {
             alt_identifier,
             alt_text,
             alt_system,
+            plain: None,
         }
     }
 
-    /// True when every component is empty.
-    pub fn is_empty(&self) -> bool {
+    /// Components 1-6, in order.
+    pub fn components(&self) -> [&str; 6] {
         [
             &self.identifier,
             &self.text,
@@ -112,8 +115,42 @@ impl<'a> Coded<'a> {
             &self.alt_text,
             &self.alt_system,
         ]
-        .iter()
-        .all(|c| c.is_empty())
+    }
+
+    /// The first repetition of the field as sent, when it needed no decoding and its
+    /// components are separated by `^`: then splitting it on `^` gives components 1-6
+    /// (followed by any further components, which are not read).
+    pub fn plain(&self) -> Option<&'a str> {
+        self.plain
+    }
+
+    /// The components of plain text `rep` split on `sep`, borrowed.
+    fn from_plain(rep: &'a str, sep: Option<u8>) -> Self {
+        let mut coded = Coded::from_components(plain_components(rep, sep).map(Cow::Borrowed));
+        coded.plain = (sep == Some(b'^')).then_some(rep);
+        coded
+    }
+
+    /// Read components 1-6 of the first repetition of a field.
+    pub fn from_field(field: Option<Field<'a>>) -> Self {
+        let Some(rep) = field.and_then(|f| f.repetition(1)) else {
+            return Coded::default();
+        };
+        if let Some((text, sep)) = rep.plain_text() {
+            // Nothing to decode (the usual case): borrow each component as it is.
+            return Coded::from_plain(text, sep);
+        }
+        // One pass over the components: a coded field is read for every unit and code.
+        let mut parts: [Cow<'a, str>; 6] = Default::default();
+        for (slot, comp) in parts.iter_mut().zip(rep.components()) {
+            *slot = comp.value().text();
+        }
+        Coded::from_components(parts)
+    }
+
+    /// True when every component is empty.
+    pub fn is_empty(&self) -> bool {
+        self.components().iter().all(|c| c.is_empty())
     }
 
     /// The `(identifier, text)` of whichever triplet names `system` (ASCII case ignored),
@@ -138,32 +175,64 @@ impl<'a> Coded<'a> {
 }
 
 /// A number with its units as given in the message.
+///
+/// The units field is kept as sent and read on demand ([`Quantity::units`]): a rule usually
+/// resolves it whole from [`Quantity::units_plain`] without splitting it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Quantity<'a> {
     /// The number; `None` when the field is present but not an NM (e.g. repeated or text).
     pub value: Option<f64>,
     /// The decoded text of the whole value field.
     pub raw: Cow<'a, str>,
-    /// The units field.
-    pub units: Coded<'a>,
+    /// The units field as sent.
+    units: Field<'a>,
+    /// Its first repetition, when that is plain text split by `^` (see [`Coded::plain`]).
+    units_plain: Option<&'a str>,
 }
 
 impl<'a> Quantity<'a> {
-    /// From the value field (all repetitions, so a hidden second value makes it not a number)
-    /// and the units field; `None` when the value field is absent or empty.
-    fn from_fields(value: Option<Field<'a>>, units: Option<Field<'a>>) -> Option<Self> {
-        let value = value?.value();
-        if value.is_empty() {
+    /// From the raw value field (all repetitions, so a hidden second value makes it not a
+    /// number) and the raw units field; `None` when the value field is empty.
+    fn from_raw(value: Raw<'a>, units: Raw<'a>, delims: &Delimiters) -> Option<Self> {
+        if value.bytes().is_empty() {
             return None;
         }
         // Decoded once: a text that is not UTF-8 has non-ASCII bytes and is no number either
         // way, so parsing the text is parsing the decoded bytes.
-        let raw = value.text();
+        let raw = text_of(value, delims);
+        // What `Coded::plain` of the units field is, without splitting it.
+        let units_plain = match units {
+            _ if delims.component != b'^' => None,
+            Raw::Text(t) => {
+                before(t, delims.repetition).filter(|r| unescaped(r.as_bytes(), delims))
+            }
+            Raw::Bytes(b) => {
+                let rep = match find_byte(delims.repetition, b) {
+                    Some(end) => b.get(..end).unwrap_or_default(),
+                    None => b,
+                };
+                core::str::from_utf8(rep)
+                    .ok()
+                    .filter(|r| unescaped(r.as_bytes(), delims))
+            }
+        };
         Some(Quantity {
             value: crate::number::parse_nm(raw.as_bytes()),
             raw,
-            units: Coded::from_field(units),
+            units: units.field(delims),
+            units_plain,
         })
+    }
+
+    /// The units field (components 1-6 of its first repetition, decoded).
+    pub fn units(&self) -> Coded<'a> {
+        Coded::from_field(Some(self.units))
+    }
+
+    /// The units field's first repetition as sent, when it needed no decoding and its
+    /// components are separated by `^` (then it equals [`Coded::plain`] of [`Quantity::units`]).
+    pub fn units_plain(&self) -> Option<&'a str> {
+        self.units_plain
     }
 }
 
@@ -238,87 +307,59 @@ pub enum Pcd03Error {
     },
 }
 
-/// The components of a repetition's plain text (see [`crate::Repetition`]'s `plain_text`).
-fn plain_components(text: &str, sep: Option<u8>) -> impl Iterator<Item = &str> {
-    let mut rest = Some(text);
-    core::iter::from_fn(move || {
-        let current = rest?;
-        let end = sep.and_then(|sep| crate::segment::find_byte(sep, current.as_bytes()));
-        match end {
-            Some(i) => {
-                // `sep` is ASCII, so both sides of it are on character boundaries.
-                rest = current.get(i + 1..);
-                current.get(..i)
-            }
-            None => {
-                rest = None;
-                Some(current)
-            }
-        }
-    })
-}
-
-/// Whether OBX-3 names the observation `code` / `name` (either triplet). Compared on the raw
-/// components when nothing needs decoding: every OBX of every order is tested this way.
-fn observation_is(field: Option<Field<'_>>, code: &str, name: &str) -> bool {
-    let plain = field
-        .and_then(|f| f.repetition(1))
-        .and_then(|rep| rep.plain_text());
-    match plain {
-        Some((text, sep)) => {
-            plain_components(text, sep)
-                .take(5)
-                .enumerate()
-                .any(|(i, c)| match i {
-                    0 | 3 => c == code,
-                    1 | 4 => c == name,
-                    _ => false,
-                })
-        }
-        None => Coded::from_field(field).names(code, name),
-    }
-}
-
-fn text_of<'a>(seg: &Segment<'a>, field: usize, comp: usize) -> Option<Cow<'a, str>> {
-    text_of_field(seg.field(field), comp)
-}
-
-fn text_of_field(field: Option<Field<'_>>, comp: usize) -> Option<Cow<'_, str>> {
-    let v = field?.component(comp)?.value();
-    (!v.is_empty()).then(|| v.text())
-}
-
-/// Field `n` (1-based) of fields read with [`Segment::first_fields`].
-fn nth<'a, const N: usize>(fields: &[Option<Field<'a>>; N], n: usize) -> Option<Field<'a>> {
-    n.checked_sub(1)
-        .and_then(|i| fields.get(i).copied().flatten())
-}
-
 /// An order group being read.
 struct Group<'a> {
-    orc: Segment<'a>,
-    rxg: Option<Segment<'a>>,
+    orc: &'a [u8],
+    rxg: Option<&'a [u8]>,
     pump_id: Option<Cow<'a, str>>,
     pump_id_rows: usize,
     weight: Option<Quantity<'a>>,
 }
 
-fn finish(group: Group<'_>, number: usize) -> Result<InfusionOrder<'_>, Pcd03Error> {
+fn finish<'a>(
+    group: Group<'a>,
+    number: usize,
+    d: &Delimiters,
+) -> Result<InfusionOrder<'a>, Pcd03Error> {
     let rxg = group.rxg.ok_or(Pcd03Error::MissingRxg { order: number })?;
     // RXG fields 1..=24 and ORC 1..=9 in one pass each instead of a scan per field.
-    let rxg_fields = rxg.first_fields::<24>();
-    let f = |n: usize| nth(&rxg_fields, n);
-    let orc = group.orc.first_fields::<9>();
+    let [
+        _,
+        _,
+        _,
+        give_code,
+        amount,
+        _,
+        amount_units,
+        _,
+        _,
+        _,
+        _,
+        _,
+        _,
+        _,
+        rate,
+        rate_units,
+        strength,
+        strength_units,
+        _,
+        _,
+        _,
+        _,
+        volume,
+        volume_units,
+    ] = segment_fields::<24>(rxg, d);
+    let [control, placer, _, _, _, _, _, parent, time] = segment_fields::<9>(group.orc, d);
     Ok(InfusionOrder {
-        order_control: OrderControl::from_value(nth(&orc, 1).map(|f| f.value())),
-        placer_order_number: text_of_field(nth(&orc, 2), 1),
-        parent_order: text_of_field(nth(&orc, 8), 1),
-        order_time: text_of_field(nth(&orc, 9), 1),
-        drug: Coded::from_field(f(4)),
-        vtbi: Quantity::from_fields(f(5), f(7)),
-        rate: Quantity::from_fields(f(15), f(16)),
-        strength: Quantity::from_fields(f(17), f(18)),
-        diluent_volume: Quantity::from_fields(f(23), f(24)),
+        order_control: OrderControl::from_value(Some(Value::new(control.bytes(), *d))),
+        placer_order_number: first_text(placer, d),
+        parent_order: first_text(parent, d),
+        order_time: first_text(time, d),
+        drug: coded(give_code, d),
+        vtbi: Quantity::from_raw(amount, amount_units, d),
+        rate: Quantity::from_raw(rate, rate_units, d),
+        strength: Quantity::from_raw(strength, strength_units, d),
+        diluent_volume: Quantity::from_raw(volume, volume_units, d),
         pump_id: group.pump_id,
         pump_id_rows: group.pump_id_rows,
         patient_weight: group.weight,
@@ -338,6 +379,7 @@ pub fn read_infusion_orders<'a>(msg: &Message<'a>) -> Result<InfusionOrderMessag
     if !(is(component(1), b"RGV") && is(component(2), b"O15")) {
         return Err(Pcd03Error::NotRgvO15);
     }
+    let delims = msg.delimiters();
     let mut patient_id = None;
     let mut care_area = None;
     let (mut seen_pid, mut seen_pv1) = (false, false);
@@ -367,17 +409,17 @@ pub fn read_infusion_orders<'a>(msg: &Message<'a>) -> Result<InfusionOrderMessag
                     return Err(out_of_order);
                 }
                 seen_pv1 = true;
-                care_area = text_of(&seg, 3, 1);
+                care_area = first_text(segment_fields::<3>(seg.raw(), &delims)[2], &delims);
             }
             b"ORC" => {
                 if let Some(group) = current.take() {
-                    orders.push(finish(group, orders.len() + 1)?);
+                    orders.push(finish(group, orders.len() + 1, &delims)?);
                 }
                 if orders.len() >= MAX_ORDERS {
                     return Err(Pcd03Error::TooManyOrders { limit: MAX_ORDERS });
                 }
                 current = Some(Group {
-                    orc: seg,
+                    orc: seg.raw(),
                     rxg: None,
                     pump_id: None,
                     pump_id_rows: 0,
@@ -385,7 +427,7 @@ pub fn read_infusion_orders<'a>(msg: &Message<'a>) -> Result<InfusionOrderMessag
                 });
             }
             b"RXG" => match current.as_mut() {
-                Some(group) if group.rxg.is_none() => group.rxg = Some(seg),
+                Some(group) if group.rxg.is_none() => group.rxg = Some(seg.raw()),
                 _ => return Err(out_of_order),
             },
             b"TQ1" if current.is_none() => return Err(out_of_order),
@@ -397,15 +439,22 @@ pub fn read_infusion_orders<'a>(msg: &Message<'a>) -> Result<InfusionOrderMessag
                 let Some(group) = current.as_mut().filter(|g| g.rxg.is_some()) else {
                     return Err(out_of_order);
                 };
-                let obx = seg.first_fields::<18>();
-                let code = nth(&obx, 3);
-                if observation_is(code, MDC_DEV_PUMP_INFUS_VMD, PUMP_NAME) {
+                // OBX-3, -5 and -6 first; OBX-18 only for the (one) pump row. Only the
+                // fields read as text are validated as UTF-8.
+                let [_, _, code, _, value, units] = segment_pieces::<6>(seg.raw(), &delims);
+                if observation_is(code, &delims, MDC_DEV_PUMP_INFUS_VMD, PUMP_NAME) {
                     group.pump_id_rows += 1;
                     if group.pump_id.is_none() {
-                        group.pump_id = text_of_field(nth(&obx, 18), 1);
+                        group.pump_id = seg
+                            .field(18)
+                            .and_then(|f| first_text(Raw::checked(f.raw(), &delims), &delims));
                     }
-                } else if observation_is(code, MDC_ATTR_PT_WEIGHT, WEIGHT_NAME) {
-                    let weight = Quantity::from_fields(nth(&obx, 5), nth(&obx, 6));
+                } else if observation_is(code, &delims, MDC_ATTR_PT_WEIGHT, WEIGHT_NAME) {
+                    let weight = Quantity::from_raw(
+                        Raw::checked(value, &delims),
+                        Raw::checked(units, &delims),
+                        &delims,
+                    );
                     if first_weight.is_none() {
                         first_weight.clone_from(&weight);
                     }
@@ -420,7 +469,7 @@ pub fn read_infusion_orders<'a>(msg: &Message<'a>) -> Result<InfusionOrderMessag
     let Some(group) = current else {
         return Err(Pcd03Error::NoOrder);
     };
-    orders.push(finish(group, orders.len() + 1)?);
+    orders.push(finish(group, orders.len() + 1, &delims)?);
     for order in &mut orders {
         if order.patient_weight.is_none() {
             order.patient_weight.clone_from(&first_weight);
@@ -467,14 +516,14 @@ mod tests {
             raw.extend_from_slice(field);
             let msg = Message::parse(&raw, &ParseLimits::default()).unwrap();
             let obx = msg.segments().nth(1).unwrap();
-            let coded = Coded::from_field(obx.field(3));
+            let from_field = Coded::from_field(obx.field(3));
             let got = [
-                &coded.identifier,
-                &coded.text,
-                &coded.system,
-                &coded.alt_identifier,
-                &coded.alt_text,
-                &coded.alt_system,
+                &from_field.identifier,
+                &from_field.text,
+                &from_field.system,
+                &from_field.alt_identifier,
+                &from_field.alt_text,
+                &from_field.alt_system,
             ]
             .map(|c| c.to_string());
             assert_eq!(
@@ -483,8 +532,13 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(field)
             );
+            let raw = obx.field(3).map(|f| f.raw()).unwrap_or_default();
+            let d = Delimiters::default();
+            let text = core::str::from_utf8(raw).map(Raw::Text);
+            assert_eq!(coded(text.unwrap_or(Raw::Bytes(raw)), &d), from_field);
+            assert_eq!(coded(Raw::Bytes(raw), &d), from_field);
             let names = |code: &str, name: &str| {
-                observation_is(obx.field(3), code, name)
+                observation_is(raw, &d, code, name)
                     == Coded::from_field(obx.field(3)).names(code, name)
             };
             assert!(names("265266", "nothing"));

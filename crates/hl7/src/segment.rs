@@ -36,21 +36,109 @@ pub(crate) fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
 /// Bytes [`find_byte`] scans itself before handing over to memchr.
 const SHORT_SCAN: usize = 64;
 
+/// Split `raw` on `sep` in one pass a word at a time, calling `emit(start, end)` for each of
+/// the first `max` pieces (`raw[start..end]`); returns how many were emitted. Readers that
+/// need many fields or components of one piece (every order of every message) use this
+/// instead of a [`find_byte`] call per piece.
+#[inline]
+pub(crate) fn for_each_piece(
+    raw: &[u8],
+    sep: u8,
+    max: usize,
+    mut emit: impl FnMut(usize, usize),
+) -> usize {
+    const LOW7: u64 = u64::from_ne_bytes([0x7F; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    if max == 0 {
+        return 0;
+    }
+    let pattern = u64::from_ne_bytes([sep; 8]);
+    let mut emitted = 0;
+    let mut start = 0;
+    let mut base = 0;
+    let mut words = raw.chunks_exact(8);
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let x = u64::from_le_bytes(bytes) ^ pattern;
+        // Exact zero-byte test (no false flags): the high bit of every byte of `x` that is 0.
+        let mut found = !(((x & LOW7).wrapping_add(LOW7)) | x) & HIGH;
+        while found != 0 {
+            let at = base + (found.trailing_zeros() / 8) as usize;
+            emit(start, at);
+            emitted += 1;
+            if emitted == max {
+                return emitted;
+            }
+            start = at + 1;
+            found &= found - 1;
+        }
+        base += 8;
+    }
+    for (i, &b) in words.remainder().iter().enumerate() {
+        if b == sep {
+            emit(start, base + i);
+            emitted += 1;
+            if emitted == max {
+                return emitted;
+            }
+            start = base + i + 1;
+        }
+    }
+    emit(start, raw.len());
+    emitted + 1
+}
+
 /// The `n`th (1-based) piece of `raw` split on `sep`; no split when `sep` is `None`.
 fn nth_piece(raw: &[u8], sep: Option<u8>, n: usize) -> Option<&[u8]> {
     let index = n.checked_sub(1)?;
     match sep {
         None => (index == 0).then_some(raw),
         Some(sep) => {
-            let mut rest = raw;
-            for _ in 0..index {
-                let at = find_byte(sep, rest)?;
-                rest = rest.get(at + 1..)?;
-            }
+            let rest = match index {
+                0 => raw,
+                _ => raw.get(after_nth(raw, sep, index)?..)?,
+            };
             let end = find_byte(sep, rest).unwrap_or(rest.len());
             rest.get(..end)
         }
     }
+}
+
+/// The offset just after the `k`th (1-based) `sep` in `raw`, counting the separators a word
+/// at a time (fields far into a segment are read for every message).
+fn after_nth(raw: &[u8], sep: u8, k: usize) -> Option<usize> {
+    const LOW7: u64 = u64::from_ne_bytes([0x7F; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let pattern = u64::from_ne_bytes([sep; 8]);
+    let mut left = k;
+    let mut base = 0;
+    let mut words = raw.chunks_exact(8);
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let x = u64::from_le_bytes(bytes) ^ pattern;
+        // Exact zero-byte test: the high bit of every byte of `x` that is 0.
+        let mut found = !(((x & LOW7).wrapping_add(LOW7)) | x) & HIGH;
+        // Bit by bit (no popcount instruction on the baseline target).
+        while found != 0 {
+            left -= 1;
+            if left == 0 {
+                return Some(base + (found.trailing_zeros() / 8) as usize + 1);
+            }
+            found &= found - 1;
+        }
+        base += 8;
+    }
+    for (i, &b) in words.remainder().iter().enumerate() {
+        if b == sep {
+            left -= 1;
+            if left == 0 {
+                return Some(base + i + 1);
+            }
+        }
+    }
+    None
 }
 
 /// Number of pieces of `raw` split on `sep` (at least 1).
@@ -144,13 +232,25 @@ impl<'a> Segment<'a> {
         let mut out = [None; N];
         let fs = self.delims.field;
         if self.is_msh() {
-            for (i, slot) in out.iter_mut().enumerate().take(2) {
-                *slot = self.field(i + 1);
-            }
-            // MSH-3 onwards: the pieces after MSH-2's separator.
-            let after = |raw: &'a [u8]| find_byte(fs, raw).and_then(|i| raw.get(i + 1..));
-            if let Some(rest) = after(self.raw).and_then(after) {
-                self.split_fields(rest, out.get_mut(2..).unwrap_or(&mut []));
+            // MSH-1 is byte 3 itself; MSH-2 (taken literally) and MSH-3 onwards are the
+            // pieces after it, split in one pass.
+            let delims = self.delims;
+            let mut slots = out.iter_mut();
+            if let (Some(slot), Some(msh1)) = (slots.next(), self.raw.get(3..4)) {
+                *slot = Some(Field::literal(msh1, delims));
+                let body = self.raw.get(4..).unwrap_or_default();
+                let mut first = true;
+                for_each_piece(body, fs, slots.len(), |start, end| {
+                    if let Some(slot) = slots.next() {
+                        let raw = body.get(start..end).unwrap_or_default();
+                        *slot = Some(if first {
+                            Field::literal(raw, delims)
+                        } else {
+                            Field::new(raw, delims)
+                        });
+                        first = false;
+                    }
+                });
             }
         } else if self.raw.len() > 3 {
             self.split_fields(self.raw.get(4..).unwrap_or(&[]), &mut out);
@@ -161,19 +261,13 @@ impl<'a> Segment<'a> {
     /// Fill `slots` with the fields of `body` split on the field separator, a vector at a
     /// time (this runs for every segment a reader looks at).
     fn split_fields(&self, body: &'a [u8], slots: &mut [Option<Field<'a>>]) {
-        let mut rest = body;
-        for slot in slots {
-            match find_byte(self.delims.field, rest) {
-                Some(end) => {
-                    *slot = Some(Field::new(rest.get(..end).unwrap_or(&[]), self.delims));
-                    rest = rest.get(end + 1..).unwrap_or(&[]);
-                }
-                None => {
-                    *slot = Some(Field::new(rest, self.delims));
-                    break;
-                }
+        let delims = self.delims;
+        let mut slots = slots.iter_mut();
+        for_each_piece(body, delims.field, slots.len(), |start, end| {
+            if let Some(slot) = slots.next() {
+                *slot = Some(Field::new(body.get(start..end).unwrap_or(&[]), delims));
             }
-        }
+        });
     }
 
     /// The number of fields, per HL7 numbering (for MSH this counts MSH-1).
@@ -193,7 +287,7 @@ pub struct Field<'a> {
 }
 
 impl<'a> Field<'a> {
-    fn new(raw: &'a [u8], delims: Delimiters) -> Self {
+    pub(crate) fn new(raw: &'a [u8], delims: Delimiters) -> Self {
         Self {
             raw,
             delims,
@@ -401,12 +495,62 @@ mod tests {
     }
 
     #[test]
+    fn for_each_piece_is_split() {
+        for len in 0..40 {
+            for pattern in 0..4u64 {
+                // Separators at pseudo-random places, including adjacent and at both ends.
+                let hay: Vec<u8> = (0..len)
+                    .map(|i| {
+                        let h = (i as u64 + 1).wrapping_mul(0x9E37_79B9 + pattern * 7919) >> 7;
+                        if h % (pattern + 2) == 0 {
+                            b'^'
+                        } else {
+                            b'a' + (i % 26) as u8
+                        }
+                    })
+                    .collect();
+                let expected: Vec<&[u8]> = hay.split(|&b| b == b'^').collect();
+                for max in 0..expected.len() + 2 {
+                    let mut got = Vec::new();
+                    let n = for_each_piece(&hay, b'^', max, |s, e| got.push(&hay[s..e]));
+                    assert_eq!(n, got.len());
+                    let want: Vec<&[u8]> = expected.iter().take(max).copied().collect();
+                    assert_eq!(got, want, "len {len} pattern {pattern} max {max}");
+                }
+            }
+        }
+        let high = [0x80u8, 0xFF, 0x7F, 0x01, 0x00, 0xFE, 0x81, 0x00, 0xFF, 0x00];
+        for sep in [0x00, 0x01, 0x7F, 0x80, 0xFE, 0xFF] {
+            let mut got = Vec::new();
+            for_each_piece(&high, sep, usize::MAX, |s, e| got.push(&high[s..e]));
+            let want: Vec<&[u8]> = high.split(|&b| b == sep).collect();
+            assert_eq!(got, want, "sep {sep:#x}");
+        }
+    }
+
+    #[test]
+    fn nth_piece_is_split() {
+        for len in 0..40usize {
+            let hay: Vec<u8> = (0..len)
+                .map(|i| if (i * 7 + len) % 5 < 2 { b'|' } else { b'x' })
+                .collect();
+            let expected: Vec<&[u8]> = hay.split(|&b| b == b'|').collect();
+            for n in 0..expected.len() + 3 {
+                let want = n.checked_sub(1).and_then(|i| expected.get(i).copied());
+                assert_eq!(nth_piece(&hay, Some(b'|'), n), want, "len {len} n {n}");
+            }
+        }
+    }
+
+    #[test]
     fn first_fields_agree_with_field() {
         let d = Delimiters::default();
         for raw in [
             &b"MSH|^~\\&|A|B||D|||RGV^O15"[..],
             b"MSH|^~\\&",
             b"MSH|^~\\&|",
+            b"MSH|",
+            b"MSH",
             b"PID|1||12345^^^H~999|",
             b"PID",
             b"PID|",
@@ -416,8 +560,9 @@ mod tests {
             let fields = seg.first_fields::<20>();
             for (i, f) in fields.iter().enumerate() {
                 assert_eq!(
-                    f.map(|f| f.raw()),
-                    seg.field(i + 1).map(|f| f.raw()),
+                    f.map(|f| (f.raw(), f.component(2).map(|c| c.raw()))),
+                    seg.field(i + 1)
+                        .map(|f| (f.raw(), f.component(2).map(|c| c.raw()))),
                     "{} field {}",
                     String::from_utf8_lossy(raw),
                     i + 1

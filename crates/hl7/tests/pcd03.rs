@@ -43,24 +43,24 @@ fn fixture_values() {
     assert_eq!(o.drug.system, "NDC");
     let vtbi = o.vtbi.as_ref().unwrap();
     assert_eq!(vtbi.value, Some(250.0));
-    assert_eq!(vtbi.units.text, "MDC_DIM_MILLI_L");
+    assert_eq!(vtbi.units().text, "MDC_DIM_MILLI_L");
     let rate = o.rate.as_ref().unwrap();
     assert_eq!(rate.value, Some(18.0));
     assert_eq!(rate.raw, "18");
     assert_eq!(
-        rate.units.triplet("MDC"),
+        rate.units().triplet("MDC"),
         Some(("265266", "MDC_DIM_MILLI_L_PER_HR"))
     );
-    assert_eq!(rate.units.triplet("UCUM"), Some(("mL/h", "mL/h")));
+    assert_eq!(rate.units().triplet("UCUM"), Some(("mL/h", "mL/h")));
     let strength = o.strength.as_ref().unwrap();
     assert_eq!(strength.value, Some(25000.0));
-    assert_eq!(strength.units.identifier, "U");
+    assert_eq!(strength.units().identifier, "U");
     assert_eq!(o.diluent_volume.as_ref().unwrap().value, Some(250.0));
     assert_eq!(o.pump_id.as_deref(), Some("PUMP-0042"));
     assert_eq!(o.pump_id_rows, 1);
     let w = o.patient_weight.as_ref().unwrap();
     assert_eq!(w.value, Some(80.0));
-    assert_eq!(w.units.triplet("UCUM"), Some(("kg", "kilogram")));
+    assert_eq!(w.units().triplet("UCUM"), Some(("kg", "kilogram")));
 }
 
 #[test]
@@ -82,7 +82,7 @@ fn mdc_and_ucum_in_either_order() {
     let out = read(&text).unwrap();
     let o = &out.orders[0];
     assert_eq!(o.order_control, OrderControl::Change);
-    let units = &o.rate.as_ref().unwrap().units;
+    let units = o.rate.as_ref().unwrap().units();
     assert_eq!(units.identifier, "mL/h");
     assert_eq!(units.alt_system, "MDC");
     assert_eq!(

@@ -1,6 +1,8 @@
 //! The drug library: per drug and care area, hard and soft limits, checked the way a pump's
 //! dose error reduction software would check them.
 
+use std::borrow::Cow;
+
 use wardgate_hl7::{InfusionOrder, OrderControl, Quantity};
 
 use crate::units::{self, Kind, Unit, UnitError};
@@ -122,15 +124,15 @@ pub enum Slot {
 
 /// One value of an order, with its units already resolved.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Given {
+pub struct Given<'o> {
     /// Where it came from.
     pub slot: Slot,
     /// The number.
     pub value: f64,
     /// Its unit.
     pub unit: Unit,
-    /// The units as the sender wrote them, for messages.
-    pub written: String,
+    /// The units as the sender wrote them, for messages (borrowed: only a refusal formats it).
+    pub written: Cow<'o, str>,
 }
 
 /// A dose order reduced to what the drug library checks, whichever protocol carried it
@@ -146,7 +148,7 @@ pub struct DoseOrder<'o> {
     /// A bolus order: a dose in the rate field is a bolus dose.
     pub bolus: bool,
     /// The values to check.
-    pub given: Vec<Given>,
+    pub given: Vec<Given<'o>>,
     /// Patient weight in kg, if known.
     pub weight_kg: Option<f64>,
     /// Amount of drug per mL (canonical unit of the kind), if known.
@@ -169,27 +171,57 @@ fn label_of<'o>(codes: &[&'o str; 2], names: &[&'o str; 2]) -> &'o str {
         .unwrap_or("(unnamed drug)")
 }
 
-fn written(units: &wardgate_hl7::Coded<'_>) -> String {
+/// The units of `q` as the sender wrote them: its first non-empty identifier, text or
+/// alternate identifier. Borrowed from the message unless they had escapes to decode.
+fn written<'o>(q: &Quantity<'o>) -> Cow<'o, str> {
+    if let Some(plain) = q.units_plain() {
+        // Components 1, 2 and 4, split by hand (a `str::split` costs more to set up than
+        // these few bytes take to scan; usually component 1 is the answer).
+        let mut rest = Some(plain);
+        let mut next = || {
+            let current = rest?;
+            match current.bytes().position(|b| b == b'^') {
+                Some(i) => {
+                    rest = current.get(i + 1..);
+                    current.get(..i)
+                }
+                None => rest.take(),
+            }
+        };
+        for component in 1..=4 {
+            match next() {
+                Some(c) if component != 3 && !c.is_empty() => return Cow::Borrowed(c),
+                Some(_) => {}
+                None => break,
+            }
+        }
+        return Cow::Borrowed("");
+    }
+    let units = q.units();
     [&units.identifier, &units.text, &units.alt_identifier]
         .into_iter()
         .find(|s| !s.is_empty())
-        .map(|s| s.to_string())
-        .unwrap_or_default()
+        .map_or(Cow::Borrowed(""), |s| Cow::Owned(s.to_string()))
 }
 
-fn resolve(q: &Quantity<'_>, drug: &str, slot: Slot, what: &str) -> Result<Given, Violation> {
+fn resolve<'o>(
+    q: &'o Quantity<'o>,
+    drug: &str,
+    slot: Slot,
+    what: &str,
+) -> Result<Given<'o>, Violation> {
     let value = q.value.filter(|v| v.is_finite()).ok_or_else(|| Violation {
         reason: format!("{drug} {what} {:?} is not a number", q.raw),
         hl7_error: hl7_error::DATA_TYPE,
         application_code: Some(piv::OUTSIDE_ALLOWABLE_RANGE),
     })?;
-    let unit = units::resolve_coded(&q.units)
+    let unit = units::resolve_quantity(q)
         .map_err(|e| violation(format!("{drug} {what} units: {e}"), piv::UNITS_MISMATCH))?;
     Ok(Given {
         slot,
         value,
         unit,
-        written: written(&q.units),
+        written: written(q),
     })
 }
 
@@ -204,6 +236,8 @@ impl<'o> DoseOrder<'o> {
             names: [&order.drug.text, &order.drug.alt_text],
             care_area: care_area.unwrap_or(""),
             bolus: order.order_control == OrderControl::Bolus,
+            // VTBI and rate: one allocation, no regrowth.
+            given: Vec::with_capacity(2),
             ..DoseOrder::default()
         };
         let label = out.label();
@@ -218,7 +252,7 @@ impl<'o> DoseOrder<'o> {
             });
         }
         if let Some(w) = &order.patient_weight {
-            let unit = units::resolve_coded(&w.units).map_err(|e| {
+            let unit = units::resolve_quantity(w).map_err(|e| {
                 violation(format!("patient weight units: {e}"), piv::UNITS_MISMATCH)
             })?;
             if unit.kind != Kind::Weight {
@@ -232,9 +266,9 @@ impl<'o> DoseOrder<'o> {
         if let (Some(s), Some(d)) = (&order.strength, &order.diluent_volume) {
             if let (Some(sv), Ok(su), Some(dv), Ok(du)) = (
                 s.value,
-                units::resolve_coded(&s.units),
+                units::resolve_quantity(s),
                 d.value,
-                units::resolve_coded(&d.units),
+                units::resolve_quantity(d),
             ) {
                 if su.is_dose() && !su.per_kg && du.is_volume() && dv > 0.0 && sv > 0.0 {
                     out.concentration = Some((su.kind, sv * su.factor / (dv * du.factor)));
@@ -345,7 +379,7 @@ struct OrderContext<'o> {
 impl OrderContext<'_> {
     fn check(
         &self,
-        g: &Given,
+        g: &Given<'_>,
         bolus: bool,
         limits: &CareAreaLimits,
         alerts: &mut Vec<String>,
@@ -404,7 +438,7 @@ impl OrderContext<'_> {
         }
     }
 
-    fn units_error(&self, what: &str, g: &Given, expected: &str) -> Violation {
+    fn units_error(&self, what: &str, g: &Given<'_>, expected: &str) -> Violation {
         violation(
             format!(
                 "{} {what} is given in {:?}, expected {expected}",

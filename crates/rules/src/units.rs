@@ -391,17 +391,23 @@ pub(crate) fn parse_spelling(
 /// Every component that resolves must agree: an attacker cannot hide `mL/min` behind a display
 /// text that says `mL/h`. Components that do not resolve (free text) are ignored as long as one does.
 pub fn resolve_coded(units: &Coded<'_>) -> Result<Unit, UnitError> {
-    let fields = [
-        &*units.identifier,
-        &*units.text,
-        &*units.system,
-        &*units.alt_identifier,
-        &*units.alt_text,
-        &*units.alt_system,
-    ];
+    // The field as sent, looked up whole: one hash instead of one per component.
+    if let Some(unit) = units.plain().and_then(units_table::plain_field) {
+        return Ok(unit);
+    }
+    let fields = units.components();
     match units_table::field(&fields) {
         Some(unit) => Ok(unit),
         None => resolve_components(fields),
+    }
+}
+
+/// [`resolve_coded`] of a quantity's units: the field as sent is looked up whole first, so
+/// the common case never splits or decodes it.
+pub fn resolve_quantity(q: &wardgate_hl7::Quantity<'_>) -> Result<Unit, UnitError> {
+    match q.units_plain().and_then(units_table::plain_field) {
+        Some(unit) => Ok(unit),
+        None => resolve_coded(&q.units()),
     }
 }
 
@@ -492,14 +498,7 @@ mod tests {
         atext: &'a str,
         asys: &'a str,
     ) -> Coded<'a> {
-        Coded {
-            identifier: id.into(),
-            text: text.into(),
-            system: sys.into(),
-            alt_identifier: aid.into(),
-            alt_text: atext.into(),
-            alt_system: asys.into(),
-        }
+        Coded::from_components([id, text, sys, aid, atext, asys].map(Into::into))
     }
 
     fn close(a: f64, b: f64) -> bool {

@@ -6,7 +6,7 @@
 //! written again, so no sender can grow them, and anything not in them is parsed as before.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::LazyLock;
 
 use crate::units::{Unit, parse_spelling, resolve_components};
@@ -111,9 +111,24 @@ static SPELLINGS: LazyLock<[Table<&'static str>; 2]> = LazyLock::new(|| {
     [table(COMMON_MDC, "MDC"), table(COMMON_UCUM, "UCUM")]
 });
 
+/// A whole units field (components 1-6) as a table key. Only the two identifiers are hashed
+/// (the fields of the table differ in them nearly always); equality compares all six. This
+/// lookup runs for every units field of every order.
+#[derive(PartialEq, Eq)]
+struct FieldKey<'a>([&'a str; 6]);
+
+impl Hash for FieldKey<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let [id, _, _, alt_id, _, _] = self.0;
+        state.write(id.as_bytes());
+        state.write_u8(0xFF);
+        state.write(alt_id.as_bytes());
+    }
+}
+
 /// Whole units fields (components 1-6): an MDC code with its mnemonic and a UCUM spelling of
 /// the same unit, in either order, and either triplet alone, as PCD-03 senders write them.
-static FIELDS: LazyLock<Table<[&'static str; 6]>> = LazyLock::new(|| {
+static FIELDS: LazyLock<Table<FieldKey<'static>>> = LazyLock::new(|| {
     let (codes, mnemonics): (Vec<&str>, Vec<&str>) = COMMON_MDC
         .iter()
         .partition(|s| s.bytes().all(|b| b.is_ascii_digit()));
@@ -133,9 +148,32 @@ static FIELDS: LazyLock<Table<[&'static str; 6]>> = LazyLock::new(|| {
     // Only what resolves: a pairing that conflicts is refused by parsing, with its reason.
     fields
         .into_iter()
-        .filter_map(|f| Some((f, resolve_components(f).ok()?)))
+        .filter_map(|f| Some((FieldKey(f), resolve_components(f).ok()?)))
         .collect()
 });
+
+/// [`FIELDS`] keyed by the field as sent: components 1-6 joined with `^`, trailing empty
+/// components left out (the table's components hold no `^`, so the text splits back into
+/// exactly them).
+static PLAIN_FIELDS: LazyLock<Table<String>> = LazyLock::new(|| {
+    FIELDS
+        .iter()
+        .map(|(key, unit)| {
+            let used = key
+                .0
+                .iter()
+                .rposition(|c| !c.is_empty())
+                .map_or(0, |i| i + 1);
+            (key.0.get(..used).unwrap_or_default().join("^"), *unit)
+        })
+        .collect()
+});
+
+/// A common whole units field given as its plain text (see [`wardgate_hl7::Coded::plain`]),
+/// resolved.
+pub(crate) fn plain_field(plain: &str) -> Option<Unit> {
+    PLAIN_FIELDS.get(plain).copied()
+}
 
 /// A common spelling (already trimmed) in coding system MDC or another, resolved.
 pub(crate) fn spelling(trimmed: &str, mdc: bool) -> Option<Unit> {
@@ -144,8 +182,8 @@ pub(crate) fn spelling(trimmed: &str, mdc: bool) -> Option<Unit> {
 
 /// A common whole units field (components 1-6), resolved.
 pub(crate) fn field(components: &[&str; 6]) -> Option<Unit> {
-    let table: &Table<[&str; 6]> = &FIELDS;
-    table.get(components).copied()
+    let table: &Table<FieldKey<'_>> = &FIELDS;
+    table.get(&FieldKey(*components)).copied()
 }
 
 #[cfg(test)]
@@ -245,7 +283,7 @@ mod tests {
     fn common_fields_are_what_resolving_them_gives() {
         // Built from resolving each field, and the PCD-03 fixtures' fields are all in it.
         for (field, unit) in FIELDS.iter() {
-            assert_eq!(resolve_components(*field), Ok(*unit), "{field:?}");
+            assert_eq!(resolve_components(field.0), Ok(*unit), "{:?}", field.0);
         }
         for f in [
             ["263762", "MDC_DIM_MILLI_L", "MDC", "mL", "mL", "UCUM"],
@@ -285,6 +323,45 @@ mod tests {
             resolve_components(hidden),
             Err(UnitError::Conflict(..))
         ));
+    }
+
+    #[test]
+    fn plain_fields_are_the_fields_they_split_into() {
+        assert_eq!(PLAIN_FIELDS.len(), FIELDS.len());
+        for (plain, unit) in PLAIN_FIELDS.iter() {
+            let mut parts = [""; 6];
+            for (slot, part) in parts.iter_mut().zip(plain.split('^')) {
+                *slot = part;
+            }
+            assert!(plain.split('^').count() <= 6, "{plain}");
+            assert_eq!(field(&parts), Some(*unit), "{plain}");
+        }
+        // Read from a message: the whole-field lookup and the component path agree, also on
+        // fields that are not in the table (trailing separators, a seventh component, a
+        // conflict).
+        for units in [
+            "265266^MDC_DIM_MILLI_L_PER_HR^MDC^mL/h^mL/h^UCUM",
+            "mL^mL^UCUM",
+            "mL^mL^UCUM^",
+            "mL^mL^UCUM^^^^mg",
+            "265266^MDC_DIM_MILLI_L_PER_HR^MDC^mL/min^mL/min^UCUM",
+            "263875^MDC_DIM_KILO_G^MDC",
+        ] {
+            let raw = format!("MSH|^~\\&|A|B|C|D|1||RGV^O15|1|P|2.6\rOBX|1|NM|x||1|{units}");
+            let msg = wardgate_hl7::Message::parse(raw.as_bytes(), &Default::default()).unwrap();
+            let obx = msg.segment(b"OBX", 1).unwrap();
+            let coded = wardgate_hl7::Coded::from_field(obx.field(6));
+            assert_eq!(coded.plain(), Some(units));
+            let by_components = match field(&coded.components()) {
+                Some(unit) => Ok(unit),
+                None => resolve_components(coded.components()),
+            };
+            assert_eq!(
+                crate::units::resolve_coded(&coded),
+                by_components,
+                "{units}"
+            );
+        }
     }
 
     #[test]

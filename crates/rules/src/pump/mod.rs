@@ -46,7 +46,7 @@ pub(super) fn refuse(reason: String, application_code: Option<u16>) -> Violation
     }
 }
 
-pub(crate) fn given(q: &Quantity, slot: Slot) -> Result<Given, Violation> {
+pub(crate) fn given(q: &Quantity, slot: Slot) -> Result<Given<'static>, Violation> {
     let text = q.unit().ucum();
     let unit =
         units::parse_ucum(text).map_err(|e| refuse(e.to_string(), Some(piv::UNITS_MISMATCH)))?;
@@ -54,7 +54,7 @@ pub(crate) fn given(q: &Quantity, slot: Slot) -> Result<Given, Violation> {
         slot,
         value: q.value(),
         unit,
-        written: text.to_owned(),
+        written: text.into(),
     })
 }
 

@@ -1,0 +1,186 @@
+//! Raw-field helpers of the PCD-03 reader: fields and components split in one pass,
+//! UTF-8 validated once per segment, decoded only where an escape makes it necessary.
+
+use std::borrow::Cow;
+
+use super::Coded;
+use crate::segment::find_byte;
+use crate::{Delimiters, Field, Value};
+
+/// Components 1-6 of a repetition's plain text (see [`crate::Repetition`]'s `plain_text`),
+/// `""` beyond the last, split in one pass.
+pub(super) fn plain_components(text: &str, sep: Option<u8>) -> [&str; 6] {
+    let mut out = [""; 6];
+    let Some(sep) = sep else {
+        out[0] = text;
+        return out;
+    };
+    let mut slots = out.iter_mut();
+    crate::segment::for_each_piece(text.as_bytes(), sep, 6, |start, end| {
+        if let Some(slot) = slots.next() {
+            // `sep` is ASCII, so both sides of it are on character boundaries.
+            *slot = text.get(start..end).unwrap_or("");
+        }
+    });
+    out
+}
+
+// The reader works on raw field bytes: for every piece it reads, an absent field, an
+// empty one and one beyond the last are the same (no value), so fields are plain slices,
+// `b""` when absent, and everything is split in one pass per level.
+
+/// A raw field: as text when its segment is UTF-8 and the separators that split it are
+/// ASCII (so every piece is UTF-8 too: one validation per segment instead of per value),
+/// else as bytes, read through the general accessors.
+#[derive(Clone, Copy)]
+pub(super) enum Raw<'a> {
+    Text(&'a str),
+    Bytes(&'a [u8]),
+}
+
+impl<'a> Raw<'a> {
+    pub(super) fn bytes(self) -> &'a [u8] {
+        match self {
+            Raw::Text(t) => t.as_bytes(),
+            Raw::Bytes(b) => b,
+        }
+    }
+
+    /// The general (decoding) reading of this field.
+    pub(super) fn field(self, delims: &Delimiters) -> Field<'a> {
+        Field::new(self.bytes(), *delims)
+    }
+}
+
+/// Whether the separators the text path splits on are ASCII (then every piece of UTF-8 text
+/// split on them is UTF-8).
+pub(super) fn ascii_separators(delims: &Delimiters) -> bool {
+    [delims.field, delims.repetition, delims.component]
+        .iter()
+        .all(u8::is_ascii)
+}
+
+impl<'a> Raw<'a> {
+    /// One field's bytes, as text when they are UTF-8 (and the separators ASCII).
+    pub(super) fn checked(bytes: &'a [u8], delims: &Delimiters) -> Self {
+        match core::str::from_utf8(bytes) {
+            Ok(text) if ascii_separators(delims) => Raw::Text(text),
+            _ => Raw::Bytes(bytes),
+        }
+    }
+}
+
+/// Fields 1..=N of a (non-MSH) segment's raw bytes, empty beyond the last, not validated.
+pub(super) fn segment_pieces<'a, const N: usize>(
+    segment: &'a [u8],
+    delims: &Delimiters,
+) -> [&'a [u8]; N] {
+    let mut out: [&[u8]; N] = [&[]; N];
+    // Byte 3 is the field separator (the parser checked the segment id).
+    let body = segment.get(4..).unwrap_or_default();
+    let mut slots = out.iter_mut();
+    crate::segment::for_each_piece(body, delims.field, N, |start, end| {
+        if let Some(slot) = slots.next() {
+            *slot = body.get(start..end).unwrap_or_default();
+        }
+    });
+    out
+}
+
+/// Fields 1..=N of a (non-MSH) segment's raw bytes, empty beyond the last.
+pub(super) fn segment_fields<'a, const N: usize>(
+    segment: &'a [u8],
+    delims: &Delimiters,
+) -> [Raw<'a>; N] {
+    let mut out = [Raw::Bytes(&[]); N];
+    // Byte 3 is the field separator (the parser checked the segment id).
+    let body = segment.get(4..).unwrap_or_default();
+    let text = if ascii_separators(delims) {
+        core::str::from_utf8(body).ok()
+    } else {
+        None
+    };
+    let mut slots = out.iter_mut();
+    crate::segment::for_each_piece(body, delims.field, N, |start, end| {
+        if let Some(slot) = slots.next() {
+            // An ASCII separator sits on character boundaries, so `get` never fails here.
+            *slot = match text.and_then(|t| t.get(start..end)) {
+                Some(t) => Raw::Text(t),
+                None => Raw::Bytes(body.get(start..end).unwrap_or_default()),
+            };
+        }
+    });
+    out
+}
+
+/// The text before the first `sep` in `text` (all of it without one).
+pub(super) fn before(text: &str, sep: u8) -> Option<&str> {
+    match find_byte(sep, text.as_bytes()) {
+        Some(end) => text.get(..end),
+        None => Some(text),
+    }
+}
+
+/// True when `raw` has no escape character, i.e. decodes to itself.
+pub(super) fn unescaped(raw: &[u8], delims: &Delimiters) -> bool {
+    delims.escape.is_none_or(|e| find_byte(e, raw).is_none())
+}
+
+/// [`Coded::from_field`] of a raw (non-MSH) field.
+pub(super) fn coded<'a>(field: Raw<'a>, delims: &Delimiters) -> Coded<'a> {
+    if let Raw::Text(text) = field {
+        // The plain case of `Coded::from_field`, without building the views.
+        let rep = before(text, delims.repetition).filter(|r| unescaped(r.as_bytes(), delims));
+        if let Some(rep) = rep {
+            return Coded::from_plain(rep, Some(delims.component));
+        }
+    }
+    Coded::from_field(Some(field.field(delims)))
+}
+
+/// [`Value::text`] of a raw value, borrowed without a second UTF-8 check when it is text.
+pub(super) fn text_of<'a>(raw: Raw<'a>, delims: &Delimiters) -> Cow<'a, str> {
+    match raw {
+        Raw::Text(t) if unescaped(t.as_bytes(), delims) => Cow::Borrowed(t),
+        _ => Value::new(raw.bytes(), *delims).text(),
+    }
+}
+
+/// Whether raw OBX-3 names the observation `code` / `name` (either triplet; both ASCII).
+/// Compared on the raw bytes when nothing needs decoding (every OBX of every order is tested
+/// this way): a component that is not UTF-8 has a non-ASCII byte, so it equals neither, as
+/// its decoded text would not.
+pub(super) fn observation_is(field: &[u8], delims: &Delimiters, code: &str, name: &str) -> bool {
+    let rep = match find_byte(delims.repetition, field) {
+        Some(end) => field.get(..end).unwrap_or_default(),
+        None => field,
+    };
+    if !unescaped(rep, delims) {
+        return Coded::from_field(Some(Field::new(field, *delims))).names(code, name);
+    }
+    let mut comps: [&[u8]; 5] = [&[]; 5];
+    let mut slots = comps.iter_mut();
+    crate::segment::for_each_piece(rep, delims.component, 5, |start, end| {
+        if let Some(slot) = slots.next() {
+            *slot = rep.get(start..end).unwrap_or_default();
+        }
+    });
+    let [id, text, _, alt_id, alt_text] = comps;
+    let (code, name) = (code.as_bytes(), name.as_bytes());
+    id == code || alt_id == code || text == name || alt_text == name
+}
+
+/// Component 1 of the first repetition of a raw field, as text; `None` when empty.
+pub(super) fn first_text<'a>(field: Raw<'a>, delims: &Delimiters) -> Option<Cow<'a, str>> {
+    let comp = match field {
+        Raw::Text(t) => before(t, delims.repetition)
+            .and_then(|rep| before(rep, delims.component))
+            .map(Raw::Text),
+        Raw::Bytes(_) => None,
+    };
+    let comp = match comp {
+        Some(comp) => comp,
+        None => Raw::Bytes(field.field(delims).component(1)?.raw()),
+    };
+    (!comp.bytes().is_empty()).then(|| text_of(comp, delims))
+}
