@@ -179,21 +179,52 @@ async fn qrscp(dest: &StoreScp, files: &[std::path::PathBuf]) -> (Proc, tempfile
     (proc, dir, port)
 }
 
+/// dcmqrscp (QRSCP) with one indexed study of two generated CT images, behind a proxy; it may
+/// move to STORESCP (`dest`).
+struct QrBed {
+    dest: StoreScp,
+    qr: Proc,
+    bed: DicomBed,
+    /// The generated images and dcmqrscp's database, kept until the test ends.
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+impl QrBed {
+    async fn start() -> QrBed {
+        let dest = StoreScp::start(&[]).await;
+        let src = tempfile::tempdir().unwrap();
+        let files = gen_ct(src.path(), 2, 0).await;
+        let (qr, qr_dir, qr_port) = qrscp(&dest, &files).await;
+        let bed = DicomBed::start(format!("127.0.0.1:{qr_port}").parse().unwrap(), false).await;
+        QrBed {
+            dest,
+            qr,
+            bed,
+            _dirs: (src, qr_dir),
+        }
+    }
+}
+
+/// `scu.py` as VIEWER calling QRSCP through the proxy, with the operation's arguments.
+async fn viewer(bed: &DicomBed, op: &[&str]) -> (Output, serde_json::Value) {
+    let port = bed.port();
+    let mut args = vec!["127.0.0.1", &port, "VIEWER", "QRSCP"];
+    args.extend_from_slice(op);
+    python("scu.py", &args).await
+}
+
 #[tokio::test]
 async fn c_move_to_an_unlisted_destination_fails_while_c_find_and_an_allowed_move_work() {
-    let dest = StoreScp::start(&[]).await;
-    let src = tempfile::tempdir().unwrap();
-    let files = gen_ct(src.path(), 2, 0).await;
-    let (qr, _qr_dir, qr_port) = qrscp(&dest, &files).await;
-    let bed = DicomBed::start(format!("127.0.0.1:{qr_port}").parse().unwrap(), false).await;
-    let port = bed.port();
-    let (out, result) = python(
-        "scu.py",
+    // `_dirs` is bound (not `..`) so the files outlive the test's body.
+    let QrBed {
+        dest,
+        qr,
+        bed,
+        _dirs,
+    } = QrBed::start().await;
+    let (out, result) = viewer(
+        &bed,
         &[
-            "127.0.0.1",
-            &port,
-            "VIEWER",
-            "QRSCP",
             "qr",
             "--patient-id",
             "WG-TEST-1",
@@ -459,25 +490,14 @@ async fn p_data_longer_than_the_acceptor_can_receive_is_aborted_before_it_reache
 
 #[tokio::test]
 async fn c_get_sub_operations_come_back_through_the_negotiated_scp_role() {
-    let dest = StoreScp::start(&[]).await;
-    let src = tempfile::tempdir().unwrap();
-    let files = gen_ct(src.path(), 2, 0).await;
-    let (qr, _qr_dir, qr_port) = qrscp(&dest, &files).await;
-    let bed = DicomBed::start(format!("127.0.0.1:{qr_port}").parse().unwrap(), false).await;
-    let port = bed.port();
-    let (out, result) = python(
-        "scu.py",
-        &[
-            "127.0.0.1",
-            &port,
-            "VIEWER",
-            "QRSCP",
-            "get",
-            "--patient-id",
-            "WG-TEST-1",
-        ],
-    )
-    .await;
+    // `_dirs` is bound (not `..`) so the files outlive the test's body.
+    let QrBed {
+        dest,
+        qr,
+        bed,
+        _dirs,
+    } = QrBed::start().await;
+    let (out, result) = viewer(&bed, &["get", "--patient-id", "WG-TEST-1"]).await;
     assert!(
         out.status.success(),
         "scu.py: {}\ndcmqrscp: {}",
@@ -498,31 +518,6 @@ async fn c_get_sub_operations_come_back_through_the_negotiated_scp_role() {
         dest.received().is_empty(),
         "C-GET stores to the requestor, not STORESCP"
     );
-}
-
-/// An A-ASSOCIATE-AC accepting each of `contexts` (id, transfer syntax), max length 16384.
-fn associate_ac(calling: &str, called: &str, contexts: &[(u8, &str)]) -> Vec<u8> {
-    let item = |kind: u8, value: &[u8]| {
-        let mut v = vec![kind, 0];
-        v.extend_from_slice(&(value.len() as u16).to_be_bytes());
-        v.extend_from_slice(value);
-        v
-    };
-    let mut body = vec![0, 1, 0, 0];
-    body.extend_from_slice(format!("{called:<16}").as_bytes());
-    body.extend_from_slice(format!("{calling:<16}").as_bytes());
-    body.extend_from_slice(&[0; 32]);
-    body.extend(item(0x10, b"1.2.840.10008.3.1.1.1"));
-    for (id, ts) in contexts {
-        let mut answer = vec![*id, 0, 0, 0];
-        answer.extend(item(0x40, ts.as_bytes()));
-        body.extend(item(0x21, &answer));
-    }
-    body.extend(item(0x50, &item(0x51, &16384u32.to_be_bytes())));
-    let mut pdu = vec![0x02, 0];
-    pdu.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    pdu.extend(body);
-    pdu
 }
 
 /// A C-ECHO-RQ command set (implicit VR little endian, PS3.7 §9.3.5).

@@ -480,6 +480,26 @@ pub fn associate_rq(calling: &str, called: &str, contexts: &[(u8, &str, &str)]) 
     pdu
 }
 
+/// An A-ASSOCIATE-AC (PS3.8 §9.3.3) accepting each of `contexts` (id, transfer syntax), max
+/// length 16384: what a scripted acceptor answers.
+pub fn associate_ac(calling: &str, called: &str, contexts: &[(u8, &str)]) -> Vec<u8> {
+    let mut body = vec![0, 1, 0, 0];
+    body.extend_from_slice(format!("{called:<16}").as_bytes());
+    body.extend_from_slice(format!("{calling:<16}").as_bytes());
+    body.extend_from_slice(&[0; 32]);
+    body.extend(item(0x10, b"1.2.840.10008.3.1.1.1"));
+    for (id, ts) in contexts {
+        let mut answer = vec![*id, 0, 0, 0];
+        answer.extend(item(0x40, ts.as_bytes()));
+        body.extend(item(0x21, &answer));
+    }
+    body.extend(item(0x50, &item(0x51, &16384u32.to_be_bytes())));
+    let mut pdu = vec![0x02, 0];
+    pdu.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    pdu.extend(body);
+    pdu
+}
+
 /// A P-DATA-TF with one PDV (PS3.8 §9.3.5).
 pub fn p_data(context_id: u8, control: u8, fragment: &[u8]) -> Vec<u8> {
     let mut pdv = ((fragment.len() + 2) as u32).to_be_bytes().to_vec();
