@@ -41,6 +41,7 @@ pub use mllp::{
     CARRIAGE_RETURN, DEFAULT_MAX_FRAME, END_BLOCK, FrameInfo, FrameKind, MllpError, MllpFramer,
     START_BLOCK, wrap,
 };
+pub use number::short_decimal;
 pub use path::{MAX_PATH_NUMBER, Path, PathError};
 pub use pcd03::{
     Coded, InfusionOrder, InfusionOrderMessage, MAX_ORDERS, MDC_ATTR_PT_WEIGHT,

@@ -3,9 +3,8 @@
 /// Longest NM text accepted by [`crate::Value::as_number`], after trimming spaces.
 pub const MAX_NUMBER_LEN: usize = 64;
 
-/// The NM grammar (optional sign, digits, optional `.` and digits): the reference the
-/// single-pass reader in [`parse_nm`] is tested against.
-#[cfg(test)]
+/// The NM grammar (optional sign, digits, optional `.` and digits), for numbers too long for
+/// [`short_decimal`].
 fn is_nm(text: &[u8]) -> bool {
     let body = match text.first() {
         Some(b'+' | b'-') => text.get(1..).unwrap_or_default(),
@@ -24,29 +23,40 @@ fn is_nm(text: &[u8]) -> bool {
 
 /// Parse NM text; `None` when it is not a number or longer than [`MAX_NUMBER_LEN`].
 ///
-/// One pass checks the grammar and accumulates the digits (numbers are read for every
-/// quantity of every order). With at most 15 digits the value is `digits / 10^decimals`:
-/// both are exact in an `f64` and IEEE division rounds correctly, so this is the value
-/// `str::parse` gives (Clinger's fast path); longer numbers take `str::parse`.
+/// Numbers are read for every quantity of every order, so the common case takes
+/// [`short_decimal`]; only longer numbers are checked against the grammar and given to
+/// `str::parse`.
 pub(crate) fn parse_nm(text: &[u8]) -> Option<f64> {
     let text = text.trim_ascii();
     if text.is_empty() || text.len() > MAX_NUMBER_LEN {
         return None;
     }
-    let (negative, body) = match text.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        Some((b'+', rest)) => (false, rest),
+    if let Some(value) = short_decimal(text) {
+        return Some(value);
+    }
+    if !is_nm(text) {
+        return None;
+    }
+    let s = core::str::from_utf8(text).ok()?;
+    s.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// A bare decimal (optional sign, 1 to 15 digits with at most one `.`, nothing else, not even
+/// spaces) read in one pass; `None` for anything else, which callers send to their general
+/// reader. With at most 15 digits the value is `digits / 10^decimals`: both are exact in an
+/// `f64` and IEEE division rounds correctly, so this is the value `str::parse` gives
+/// (Clinger's fast path).
+pub fn short_decimal(text: &[u8]) -> Option<f64> {
+    let (negative, body) = match text.split_first()? {
+        (b'-', rest) => (true, rest),
+        (b'+', rest) => (false, rest),
         _ => (false, text),
     };
-    let mut digits: u64 = 0;
-    let mut count = 0usize;
-    let mut decimals: Option<usize> = None;
+    let (mut digits, mut count, mut decimals) = (0u64, 0usize, None::<usize>);
     for &b in body {
         match b {
-            b'0'..=b'9' => {
-                if count < 16 {
-                    digits = digits * 10 + u64::from(b - b'0');
-                }
+            b'0'..=b'9' if count < 15 => {
+                digits = digits * 10 + u64::from(b - b'0');
                 count += 1;
                 if let Some(d) = decimals.as_mut() {
                     *d += 1;
@@ -59,12 +69,8 @@ pub(crate) fn parse_nm(text: &[u8]) -> Option<f64> {
     if count == 0 {
         return None;
     }
-    if count <= 15 {
-        let value = digits as f64 / POW10.get(decimals.unwrap_or(0)).copied()?;
-        return Some(if negative { -value } else { value });
-    }
-    let s = core::str::from_utf8(text).ok()?;
-    s.parse::<f64>().ok().filter(|v| v.is_finite())
+    let value = digits as f64 / POW10.get(decimals.unwrap_or(0)).copied()?;
+    Some(if negative { -value } else { value })
 }
 
 /// Powers of ten that are exact in an `f64`.

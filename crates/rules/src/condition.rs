@@ -104,43 +104,11 @@ impl TextCondition {
     }
 }
 
-/// Parse a decimal number the way HL7 NM is written; anything else is not a number.
+/// Parse a decimal number the way HL7 NM is written; anything else is not a number. A bare
+/// decimal (the usual case) is read without the general reader's UTF-8, trimming and
+/// `str::parse` steps, to the same value.
 fn number(v: &[u8]) -> Option<f64> {
-    short_decimal(v).or_else(|| general_number(v))
-}
-
-/// [`general_number`] for the common case of a bare decimal (optional sign, at most one
-/// `.`, 1 to 15 digits, nothing else), without its UTF-8, trimming and `str::parse` steps:
-/// `digits / 10^decimals` is exact in both operands and correctly rounded, so it is the
-/// value `str::parse` gives. `None` sends anything else to the general path.
-fn short_decimal(v: &[u8]) -> Option<f64> {
-    const POW10: [f64; 16] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-    ];
-    let (negative, body) = match v.split_first()? {
-        (b'-', rest) => (true, rest),
-        (b'+', rest) => (false, rest),
-        _ => (false, v),
-    };
-    let (mut digits, mut count, mut decimals) = (0u64, 0usize, None::<usize>);
-    for &b in body {
-        match b {
-            b'0'..=b'9' if count < 15 => {
-                digits = digits * 10 + u64::from(b - b'0');
-                count += 1;
-                if let Some(d) = decimals.as_mut() {
-                    *d += 1;
-                }
-            }
-            b'.' if decimals.is_none() => decimals = Some(0),
-            _ => return None,
-        }
-    }
-    if count == 0 {
-        return None;
-    }
-    let value = digits as f64 / POW10.get(decimals.unwrap_or(0))?;
-    Some(if negative { -value } else { value })
+    wardgate_hl7::short_decimal(v).or_else(|| general_number(v))
 }
 
 /// The general reader: trimmed UTF-8, sign, digits and at most one `.`, via `str::parse`.
