@@ -45,6 +45,6 @@ pub use framer::{
 pub use limits::*;
 pub use pdata::{MessageControl, PDV_HEADER_LEN, Pdv, PdvError, parse_pdvs};
 pub use pdu::{Pdu, PduError, decode_pdu};
-pub use roles::Roles;
+pub use roles::{Roles, acceptor_may_send};
 pub use state::{AcceptedContext, Association, AssociationError, Direction, Phase};
 pub use text::{AeTitleError, ae_title};

@@ -5,7 +5,7 @@
 
 use crate::associate::{AssociateAc, AssociateRq, RoleSelection};
 use crate::command::CommandField;
-use crate::state::Direction;
+use crate::state::{AcceptedContext, Direction};
 
 /// The roles the requestor holds for one SOP class (the acceptor holds the others).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,4 +62,20 @@ impl Roles {
             scu
         }
     }
+}
+
+/// Whether the acceptor may send the request `command` on `context`, given the request that
+/// proposed the association and the answer that accepted it; default roles when any of them
+/// is unknown. The one decision the proxy and the fuzz harness both make.
+pub fn acceptor_may_send(
+    rq: Option<&AssociateRq>,
+    ac: Option<&AssociateAc>,
+    context: Option<&AcceptedContext>,
+    command: CommandField,
+) -> bool {
+    let roles = match (rq, ac, context) {
+        (Some(rq), Some(ac), Some(c)) => Roles::negotiated(rq, ac, &c.abstract_syntax),
+        _ => Roles::default(),
+    };
+    roles.may_send(Direction::FromAcceptor, command)
 }

@@ -1,7 +1,7 @@
 //! The rules' DICOM entry points, in one place: the association request, the acceptor's answer,
 //! and each DIMSE request. Each takes the route's break-glass overrides in force.
 
-use wardgate_dicom::{AcceptedContext, AssociateAc, AssociateRq, CommandSet, Direction, Roles};
+use wardgate_dicom::{AcceptedContext, AssociateAc, AssociateRq, CommandSet};
 use wardgate_rules::{Denial, Overrides, RuleSet, Sender};
 
 pub use wardgate_rules::{AssociationDecision, CommandDecision};
@@ -49,11 +49,7 @@ pub fn acceptor_request(
     context: Option<&AcceptedContext>,
     cmd: &CommandSet<'_>,
 ) -> Result<(), String> {
-    let roles = match (rq, ac, context) {
-        (Some(rq), Some(ac), Some(c)) => Roles::negotiated(rq, ac, &c.abstract_syntax),
-        _ => Roles::default(),
-    };
-    if roles.may_send(Direction::FromAcceptor, cmd.command_field) {
+    if wardgate_dicom::acceptor_may_send(rq, ac, context, cmd.command_field) {
         return Ok(());
     }
     Err(format!(

@@ -11,8 +11,9 @@ use wardgate_dicom::held::{Fate, HeldPdus, Ready};
 use wardgate_dicom::{
     AbortReason, AbortSource, Assembled, AssociateAc, AssociateRq, Association, CommandField,
     CommandSet, DEFAULT_MAX_COMMAND_LEN, DEFAULT_MAX_PDU_LEN, Direction, MIN_ASSOCIATE_BODY_LEN,
-    PDU_HEADER_LEN, Pdu, PduFramer, Pdv, RejectReason, RejectResult, RejectSource, Roles, Status,
-    build_abort, build_associate_rj, build_dimse_failure, decode_pdu, parse_pdvs,
+    PDU_HEADER_LEN, Pdu, PduFramer, Pdv, RejectReason, RejectResult, RejectSource, Status,
+    acceptor_may_send, build_abort, build_associate_rj, build_dimse_failure, decode_pdu,
+    parse_pdvs,
 };
 
 use super::decision::{Inbox, Options, Output, PathOutcome, Peer, chunks};
@@ -432,14 +433,14 @@ impl Conn<'_> {
                     };
                     // A request from the acceptor only within the negotiated roles (the
                     // proxy's `dicom_conn::policy::acceptor_request`).
-                    let roles = match (&self.rq, &self.ac, self.assoc.context(context_id)) {
-                        (Some(rq), Some(ac), Some(c)) => {
-                            Roles::negotiated(rq, ac, &c.abstract_syntax)
-                        }
-                        _ => Roles::default(),
-                    };
+                    let context = self.assoc.context(context_id);
                     if !cmd.command_field.is_response()
-                        && !roles.may_send(Direction::FromAcceptor, cmd.command_field)
+                        && !acceptor_may_send(
+                            self.rq.as_ref(),
+                            self.ac.as_ref(),
+                            context,
+                            cmd.command_field,
+                        )
                     {
                         return self.abort(AbortReason::UNEXPECTED_PDU_PARAMETER);
                     }
