@@ -18,6 +18,7 @@ pub mod identity;
 pub mod inbox;
 pub mod inventory;
 pub mod io;
+mod link;
 pub mod pki;
 pub mod pump_conn;
 mod pump_sim;

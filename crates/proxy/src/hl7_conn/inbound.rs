@@ -11,21 +11,22 @@ use wardgate_hl7::{
 };
 use wardgate_rules::Verdict;
 
-use super::{Close, Driver, Frame, Inbox, Outstanding, Upstream, message_type, mllp_kind, send};
+use super::{Driver, Frame, Inbox, Outstanding, message_type, mllp_kind, send};
 use crate::audit::AuditRecord;
 use crate::audit_gate::{self, Ahead};
 use crate::config::FailurePolicy;
+use crate::link::{Close, Upstream};
 use crate::{clock, telemetry, upstream};
 
 impl Driver {
     pub(super) async fn drain_inbound(&mut self) -> Result<(), Close> {
         loop {
-            let frame = match self.inbox.take() {
+            let frame = match self.link.inbox.take() {
                 Ok(Some(f)) => f,
                 Ok(None) => return Ok(()),
                 Err(e) => {
-                    telemetry::parse_error(self.route.name(), mllp_kind(&e));
-                    self.connection_event(
+                    telemetry::parse_error(self.link.route.name(), mllp_kind(&e));
+                    self.link.connection_event(
                         "inbound",
                         "closed",
                         format!("{e}; connection closed, nothing of the frame was forwarded"),
@@ -39,7 +40,7 @@ impl Driver {
                 FrameKind::Message => Box::pin(self.inbound_message(frame)).await?,
                 // Commit-level ACK/NAK blocks carry no content; pass them on if there is a peer.
                 FrameKind::CommitAck | FrameKind::CommitNak => {
-                    if let Some(up) = self.upstream.as_mut() {
+                    if let Some(up) = self.link.upstream.as_mut() {
                         send(&mut up.io, &frame.bytes)
                             .await
                             .map_err(|_| Close::Abort)?;
@@ -52,14 +53,14 @@ impl Driver {
     async fn inbound_message(&mut self, frame: Frame) -> Result<(), Close> {
         let started = std::time::Instant::now();
         let payload = frame.bytes.get(frame.payload.clone()).unwrap_or_default();
-        let mut rec = self.base_record("inbound");
+        let mut rec = self.link.base_record("inbound");
         rec.bytes = payload.len();
         rec.sha256 = Some(crate::audit::to_hex(&Sha256::digest(payload)));
-        let route = self.route.clone();
+        let route = self.link.route.clone();
         match Message::parse(payload, &route.parse_limits) {
             Ok(msg) => {
                 if let Some(inventory) = route.learned() {
-                    inventory.hl7(&route, &self.peer, &msg, true);
+                    inventory.hl7(&route, &self.link.peer, &msg, true);
                 }
                 let header = msg.header();
                 rec.message_type = Some(message_type(header));
@@ -71,7 +72,7 @@ impl Driver {
                 rec.break_glass = glass.marks;
                 let verdict = route.rules().evaluate_hl7_with(
                     &msg,
-                    &self.peer.sender,
+                    &self.link.peer.sender,
                     Some(now_ms),
                     &glass.overrides,
                 );
@@ -136,16 +137,16 @@ impl Driver {
         error: ParseError,
         mut rec: AuditRecord,
     ) -> Result<(), Close> {
-        telemetry::parse_error(self.route.name(), "hl7");
+        telemetry::parse_error(self.link.route.name(), "hl7");
         let header = Header::parse(payload).ok();
         if let Some(h) = &header {
             rec.message_type = Some(message_type(h));
             rec.control_id = h.control_id().map(|v| v.to_text());
         }
         rec.reason = Some(format!("message does not parse: {error}"));
-        if self.route.config.failure_policy == FailurePolicy::Open {
+        if self.link.route.config.failure_policy == FailurePolicy::Open {
             rec.verdict = "fail-open";
-            tracing::warn!(route = %self.route.name(), conn = self.peer.id, %error, "forwarding an uninspectable message (failure_policy = open)");
+            tracing::warn!(route = %self.link.route.name(), conn = self.link.peer.id, %error, "forwarding an uninspectable message (failure_policy = open)");
             let control = header
                 .as_ref()
                 .and_then(|h| h.control_id())
@@ -162,7 +163,7 @@ impl Driver {
                 "{}; no MSH could be read, connection closed",
                 rec.reason.unwrap_or_default()
             ));
-            self.route.audit(rec);
+            self.link.route.audit(rec);
             return Err(Close::Abort);
         };
         let code = match h.ack_mode() {
@@ -197,7 +198,7 @@ impl Driver {
         rec: AuditRecord,
     ) -> Result<(), Close> {
         let now = clock::hl7_timestamp(SystemTime::now());
-        let control_id = self.route.next_control_id();
+        let control_id = self.link.route.next_control_id();
         let nack = build_nack(
             header,
             refusal,
@@ -206,31 +207,35 @@ impl Driver {
                 control_id: &control_id,
             },
         );
-        telemetry::message(&self.route, "inbound", rec.verdict, rec.bytes);
-        self.route.audit(rec);
-        send(&mut self.client, &wrap(&nack))
+        telemetry::message(&self.link.route, "inbound", rec.verdict, rec.bytes);
+        self.link.route.audit(rec);
+        send(&mut self.link.client, &wrap(&nack))
             .await
             .map_err(|_| Close::Abort)
     }
 
-    async fn ensure_upstream(&mut self) -> Result<&mut Upstream, upstream::UpstreamError> {
-        if self.upstream.is_none() {
-            let cfg = &self.route.config;
+    async fn ensure_upstream(
+        &mut self,
+    ) -> Result<&mut Upstream<MllpFramer>, upstream::UpstreamError> {
+        if self.link.upstream.is_none() {
+            let cfg = &self.link.route.config;
             let io = upstream::connect_from(
-                self.peer.target.upstream,
-                self.peer.target.upstream_source,
-                self.route.upstream_tls.as_ref(),
+                self.link.peer.target.upstream,
+                self.link.peer.target.upstream_source,
+                self.link.route.upstream_tls.as_ref(),
                 cfg.limits.upstream_connect_timeout,
             )
             .await?;
-            self.upstream = Some(Upstream {
+            self.link.upstream = Some(Upstream {
                 io,
                 inbox: Inbox::new(MllpFramer::new(cfg.limits.max_message_bytes)),
             });
         }
-        match self.upstream.as_mut() {
+        match self.link.upstream.as_mut() {
             Some(up) => Ok(up),
-            None => Err(upstream::UpstreamError::Timeout(self.peer.target.upstream)),
+            None => Err(upstream::UpstreamError::Timeout(
+                self.link.peer.target.upstream,
+            )),
         }
     }
 
@@ -243,7 +248,7 @@ impl Driver {
         header: &Header<'_>,
         mut rec: AuditRecord,
     ) -> Result<(), Close> {
-        if self.outstanding.len() >= self.route.config.limits.max_outstanding {
+        if self.outstanding.len() >= self.link.route.config.limits.max_outstanding {
             rec.verdict = "refused-backlog";
             rec.reason = Some("too many messages await the upstream's acknowledgement".into());
             let refusal = Refusal {
@@ -256,7 +261,7 @@ impl Driver {
             return self.refuse(header, &refusal, rec).await;
         }
         let ahead = match self.ensure_upstream().await {
-            Ok(_) => audit_gate::before_forwarding(&self.route, &mut rec),
+            Ok(_) => audit_gate::before_forwarding(&self.link.route, &mut rec),
             Err(_) => Ahead::Later,
         };
         if let Ahead::Refuse(why) = ahead {
@@ -274,9 +279,9 @@ impl Driver {
         match self.write_upstream(bytes).await {
             Ok(()) => {
                 rec.forwarded = true;
-                telemetry::message(&self.route, "inbound", rec.verdict, rec.bytes);
+                telemetry::message(&self.link.route, "inbound", rec.verdict, rec.bytes);
                 if !matches!(ahead, Ahead::Written) {
-                    self.route.audit(rec);
+                    self.link.route.audit(rec);
                 }
                 self.outstanding.push_back(Outstanding {
                     control_id,
@@ -285,7 +290,7 @@ impl Driver {
                 Ok(())
             }
             Err(why) => {
-                telemetry::upstream_failure(self.route.name(), "unavailable");
+                telemetry::upstream_failure(self.link.route.name(), "unavailable");
                 rec.verdict = "upstream-unavailable";
                 rec.reason = Some(why.clone());
                 let text = format!("wardgate could not deliver the message: {why}");
@@ -312,7 +317,7 @@ impl Driver {
         match self.write_upstream(bytes).await {
             Ok(()) => {
                 rec.forwarded = true;
-                self.route.audit(rec);
+                self.link.route.audit(rec);
                 self.outstanding.push_back(Outstanding {
                     control_id,
                     sent: Instant::now(),
@@ -322,7 +327,7 @@ impl Driver {
             Err(why) => {
                 rec.verdict = "upstream-unavailable";
                 rec.reason = Some(why);
-                self.route.audit(rec);
+                self.link.route.audit(rec);
                 Err(Close::Abort)
             }
         }
@@ -332,7 +337,7 @@ impl Driver {
         let up = self.ensure_upstream().await.map_err(|e| e.to_string())?;
         if send(&mut up.io, bytes).await.is_err() {
             // A stale connection (closed by the upstream while idle): reconnect once.
-            self.upstream = None;
+            self.link.upstream = None;
             let up = self.ensure_upstream().await.map_err(|e| e.to_string())?;
             send(&mut up.io, bytes)
                 .await

@@ -4,33 +4,34 @@
 use sha2::{Digest, Sha256};
 use wardgate_hl7::{FrameKind, Message, read_ack};
 
-use super::{Close, Driver, Frame, message_type, mllp_kind, send};
+use super::{Driver, Frame, message_type, mllp_kind, send};
 use crate::config::{FailurePolicy, UnmatchedAck};
+use crate::link::{self, Close};
 use crate::telemetry;
 
 impl Driver {
     pub(super) async fn drain_outbound(&mut self) -> Result<(), Close> {
         loop {
-            let Some(up) = self.upstream.as_mut() else {
+            let Some(up) = self.link.upstream.as_mut() else {
                 return Ok(());
             };
             let frame = match up.inbox.take() {
                 Ok(Some(f)) => f,
                 Ok(None) => return Ok(()),
                 Err(e) => {
-                    telemetry::parse_error(self.route.name(), mllp_kind(&e));
-                    self.connection_event(
+                    telemetry::parse_error(self.link.route.name(), mllp_kind(&e));
+                    self.link.connection_event(
                         "outbound",
                         "closed",
                         format!("upstream sent bad framing: {e}"),
                     );
-                    return self.upstream_gone("the upstream's framing broke");
+                    return link::upstream_gone(self, "the upstream's framing broke");
                 }
             };
             match frame.kind {
                 FrameKind::Message => self.outbound_message(frame).await?,
                 FrameKind::CommitAck | FrameKind::CommitNak => {
-                    send(&mut self.client, &frame.bytes)
+                    send(&mut self.link.client, &frame.bytes)
                         .await
                         .map_err(|_| Close::Abort)?;
                 }
@@ -40,14 +41,14 @@ impl Driver {
 
     async fn outbound_message(&mut self, frame: Frame) -> Result<(), Close> {
         let payload = frame.bytes.get(frame.payload.clone()).unwrap_or_default();
-        let mut rec = self.base_record("outbound");
+        let mut rec = self.link.base_record("outbound");
         rec.bytes = payload.len();
         rec.sha256 = Some(crate::audit::to_hex(&Sha256::digest(payload)));
-        let route = self.route.clone();
+        let route = self.link.route.clone();
         let msg = match Message::parse(payload, &route.parse_limits) {
             Ok(m) => {
                 if let Some(inventory) = route.learned() {
-                    inventory.hl7(&route, &self.peer, &m, false);
+                    inventory.hl7(&route, &self.link.peer, &m, false);
                 }
                 m
             }
@@ -58,7 +59,7 @@ impl Driver {
                     rec.verdict = "fail-open";
                     rec.forwarded = true;
                     route.audit(rec);
-                    return send(&mut self.client, &frame.bytes)
+                    return send(&mut self.link.client, &frame.bytes)
                         .await
                         .map_err(|_| Close::Abort);
                 }
@@ -104,7 +105,7 @@ impl Driver {
         // between the upstream and the sender. It is written before this connection reads
         // anything else, so the connection's lines keep their order.
         let sent = if forward {
-            send(&mut self.client, &frame.bytes).await
+            send(&mut self.link.client, &frame.bytes).await
         } else {
             Ok(())
         };

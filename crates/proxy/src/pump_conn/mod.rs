@@ -9,23 +9,25 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use wardgate_pump::{Frame, FrameError, Header, NakReason, ParseError, ReplyTo, build_nak};
+use wardgate_pump::{
+    Frame, FrameDecoder, FrameError, Header, NakReason, ParseError, ReplyTo, build_nak,
+};
 use wardgate_rules::{Denial, Verdict};
 
 use crate::audit::AuditRecord;
 use crate::audit_gate::{self, Ahead};
-use crate::config::{FailurePolicy, Limits};
+use crate::config::FailurePolicy;
 use crate::hl7_conn::Peer;
 use crate::io::BoxedIo;
+use crate::link::{self, Close, Exchange, Link, Upstream, Words};
 use crate::route::Route;
-use crate::waiter::{Event, Waiter};
 use crate::{telemetry, upstream};
 
 pub(crate) mod inbox;
 mod outbound;
 mod wire;
 
-use inbox::{Inbox, frame_error_kind, new_inbox};
+use inbox::{frame_error_kind, new_inbox, payload_limit};
 use wire::{command_name, control_id, denial_nak, expects_reply, push_bounded};
 
 /// A command forwarded to the pump whose response has not been seen yet.
@@ -35,26 +37,8 @@ struct Outstanding {
     sent: Instant,
 }
 
-struct Upstream {
-    io: BoxedIo,
-    inbox: Inbox,
-}
-
-/// Why a connection ends.
-#[derive(Debug)]
-enum Close {
-    /// Orderly: EOF, idle, shutdown.
-    Done,
-    /// Something went wrong; already audited or logged.
-    Abort,
-}
-
 struct Driver {
-    route: Arc<Route>,
-    peer: Peer,
-    client: BoxedIo,
-    inbox: Inbox,
-    upstream: Option<Upstream>,
+    link: Link<FrameDecoder>,
     /// Forwarded commands the pump owes a response (HELLO, STATUS, ack-requested): the ack
     /// timeout runs on these, and losing the pump with any of them closes the connection.
     awaiting: VecDeque<Outstanding>,
@@ -63,7 +47,6 @@ struct Driver {
     unanswered: VecDeque<Outstanding>,
     /// Sequence numbers of the pump's own requests (ALARM) awaiting the controller's ACK; bounded.
     pump_requests: VecDeque<u32>,
-    last_activity: Instant,
 }
 
 /// Serve one controller connection until it closes, idles out, or shutdown drains it.
@@ -75,177 +58,67 @@ pub async fn serve(
 ) {
     let max = route.config.limits.max_message_bytes;
     let mut driver = Driver {
-        route,
-        peer,
-        client,
-        inbox: new_inbox(max),
-        upstream: None,
+        link: Link::new(route, peer, client, FrameDecoder::new(payload_limit(max))),
         awaiting: VecDeque::new(),
         unanswered: VecDeque::new(),
         pump_requests: VecDeque::new(),
-        last_activity: Instant::now(),
     };
-    let _ = driver.run(shutdown).await;
-    if let Some(mut up) = driver.upstream.take() {
-        let _ = up.io.shutdown().await;
-    }
-    let _ = driver.client.shutdown().await;
+    link::serve(&mut driver, shutdown).await;
 }
 
-/// Read from the upstream into its inbox; pending forever when there is no upstream yet.
-async fn read_upstream(up: Option<&mut Upstream>) -> std::io::Result<usize> {
-    match up {
-        Some(up) => up.inbox.read_from(&mut up.io).await,
-        None => std::future::pending().await,
-    }
-}
+impl Exchange for Driver {
+    type Framer = FrameDecoder;
+    const WORDS: Words = Words {
+        client: "controller",
+        upstream: "pump",
+        no_reply: "the pump did not respond in time",
+    };
 
-impl Driver {
-    fn base_record(&self, direction: &'static str) -> AuditRecord {
-        AuditRecord {
-            connection: self.peer.id,
-            peer: self.peer.addr.to_string(),
-            original_dst: self.peer.target.original_dst.map(|a| a.to_string()),
-            cert_subject: self
-                .peer
-                .sender
-                .certificate
-                .as_ref()
-                .and_then(|c| c.common_name.clone()),
-            direction,
-            ..AuditRecord::default()
-        }
+    fn link(&self) -> &Link<FrameDecoder> {
+        &self.link
     }
 
-    fn connection_event(&self, direction: &'static str, verdict: &'static str, reason: String) {
-        let mut rec = self.base_record(direction);
-        rec.verdict = verdict;
-        rec.reason = Some(reason);
-        self.route.audit(rec);
+    fn link_mut(&mut self) -> &mut Link<FrameDecoder> {
+        &mut self.link
     }
 
-    async fn run(&mut self, shutdown: watch::Receiver<bool>) -> Result<(), Close> {
-        let limits = self.route.config.limits;
-        let mut client_open = true;
-        let mut wait = Waiter::new(shutdown, self.deadline(true, limits));
-        loop {
-            // Stop when the client is gone or drained and the pump owes no response.
-            let reading_client = client_open && (!wait.draining() || self.inbox.pending());
-            if !reading_client && self.awaiting.is_empty() {
-                return Ok(());
-            }
-            let deadline = self.deadline(reading_client, limits);
-            let client = reading_client.then(|| self.inbox.read_from(&mut self.client));
-            match wait
-                .next(deadline, client, read_upstream(self.upstream.as_mut()))
-                .await
-            {
-                Event::Client(r) => {
-                    let n = r.map_err(|_| Close::Abort)?;
-                    if n == 0 {
-                        client_open = false;
-                        if self.inbox.pending() {
-                            telemetry::parse_error(self.route.name(), "truncated");
-                            self.connection_event("inbound", "closed",
-                                "controller closed the connection in the middle of a frame; nothing of it was forwarded".into());
-                        }
-                        continue;
-                    }
-                    self.last_activity = Instant::now();
-                    self.drain_inbound().await?;
-                }
-                Event::Upstream(Ok(n)) if n > 0 => {
-                    self.last_activity = Instant::now();
-                    self.drain_outbound().await?;
-                }
-                Event::Upstream(_) => self.upstream_gone("the pump closed the connection")?,
-                Event::Deadline => self.on_deadline(reading_client, limits)?,
-                Event::Shutdown => {}
-            }
-        }
+    fn oldest_owed(&self) -> Option<Instant> {
+        self.awaiting.front().map(|o| o.sent)
     }
 
-    fn deadline(&self, reading_client: bool, limits: Limits) -> Instant {
-        let mut deadline = self.last_activity + limits.idle_timeout;
-        if let Some(started) = self.inbox.frame_started().filter(|_| reading_client) {
-            deadline = deadline.min(started + limits.frame_timeout);
-        }
-        if let Some(first) = self.awaiting.front() {
-            deadline = deadline.min(first.sent + limits.ack_timeout);
-        }
-        if let Some(started) = self.upstream.as_ref().and_then(|u| u.inbox.frame_started()) {
-            deadline = deadline.min(started + limits.frame_timeout);
-        }
-        deadline
+    async fn drain_inbound(&mut self) -> Result<(), Close> {
+        Driver::drain_inbound(self).await
     }
 
-    fn on_deadline(&mut self, reading_client: bool, limits: Limits) -> Result<(), Close> {
-        let now = Instant::now();
-        if self
-            .awaiting
-            .front()
-            .is_some_and(|first| now >= first.sent + limits.ack_timeout)
-        {
-            self.lose_outstanding("the pump did not respond in time");
-            return Err(Close::Abort);
-        }
-        if let Some(started) = self.inbox.frame_started().filter(|_| reading_client) {
-            if now >= started + limits.frame_timeout {
-                telemetry::parse_error(self.route.name(), "frame-timeout");
-                self.connection_event(
-                    "inbound",
-                    "closed",
-                    format!(
-                        "frame not completed within {:?}; nothing of it was forwarded",
-                        limits.frame_timeout
-                    ),
-                );
-                return Err(Close::Abort);
-            }
-        }
-        if self
-            .upstream
-            .as_ref()
-            .and_then(|u| u.inbox.frame_started())
-            .is_some_and(|s| now >= s + limits.frame_timeout)
-        {
-            return self.upstream_gone("the pump did not complete a frame in time");
-        }
-        if now >= self.last_activity + limits.idle_timeout {
-            tracing::debug!(route = %self.route.name(), conn = self.peer.id, "idle timeout");
-            return Err(Close::Done);
-        }
-        Ok(())
+    async fn drain_outbound(&mut self) -> Result<(), Close> {
+        Driver::drain_outbound(self).await
     }
 
     /// Every forwarded command the pump owed a response is audited as lost; the controller
     /// connection then closes, so the controller re-queries instead of assuming an outcome.
     fn lose_outstanding(&mut self, why: &str) {
-        telemetry::upstream_failure(self.route.name(), "lost");
+        telemetry::upstream_failure(self.link.route.name(), "lost");
         for o in std::mem::take(&mut self.awaiting) {
-            let mut rec = self.base_record("inbound");
+            let mut rec = self.link.base_record("inbound");
             rec.verdict = "upstream-lost";
             rec.control_id = Some(o.control_id);
             rec.reason = Some(format!("{why}; no response reached the controller"));
             rec.forwarded = true;
-            self.route.audit(rec);
+            self.link.route.audit(rec);
         }
     }
 
-    fn upstream_gone(&mut self, why: &str) -> Result<(), Close> {
-        self.upstream = None;
+    /// The pump's unanswered commands and its own requests belong to the connection that is gone.
+    fn forget_upstream(&mut self) {
         self.unanswered.clear();
         self.pump_requests.clear();
-        if self.awaiting.is_empty() {
-            return Ok(());
-        }
-        self.lose_outstanding(why);
-        Err(Close::Abort)
     }
+}
 
+impl Driver {
     async fn drain_inbound(&mut self) -> Result<(), Close> {
         loop {
-            match self.inbox.take() {
+            match self.link.inbox.take() {
                 // Boxed: only alive while a frame is judged (idle connections stay small).
                 Ok(Some(bytes)) => Box::pin(self.inbound_frame(bytes)).await?,
                 Ok(None) => return Ok(()),
@@ -257,40 +130,40 @@ impl Driver {
     /// The envelope is broken: nothing is forwarded and the stream cannot be resynchronised.
     /// A bad CRC under a readable header is answered NAK 2 first (§4.4); then the connection closes.
     async fn inbound_framing_error(&mut self, e: FrameError) -> Result<(), Close> {
-        telemetry::parse_error(self.route.name(), frame_error_kind(&e));
-        let mut rec = self.base_record("inbound");
+        telemetry::parse_error(self.link.route.name(), frame_error_kind(&e));
+        let mut rec = self.link.base_record("inbound");
         rec.verdict = "closed";
         rec.reason = Some(format!(
             "{e}; connection closed, nothing of the frame was forwarded"
         ));
         let header = match e {
-            FrameError::BadCrc { .. } => self.inbox.header().filter(|h| !h.flags.response),
+            FrameError::BadCrc { .. } => self.link.inbox.header().filter(|h| !h.flags.response),
             _ => None,
         };
         if let Some(h) = &header {
             rec.message_type = Some(command_name(h.code));
             rec.control_id = Some(control_id(h));
         }
-        self.route.audit(rec);
+        self.link.route.audit(rec);
         if let Some(h) = header {
             let nak = build_nak(&ReplyTo::from(&h), NakReason::CRC, Some(&e.to_string()));
-            let _ = send(&mut self.client, &nak).await;
+            let _ = send(&mut self.link.client, &nak).await;
         }
         Err(Close::Abort)
     }
 
     async fn inbound_frame(&mut self, bytes: Vec<u8>) -> Result<(), Close> {
         let started = std::time::Instant::now();
-        let mut rec = self.base_record("inbound");
+        let mut rec = self.link.base_record("inbound");
         rec.bytes = bytes.len();
         rec.sha256 = Some(hex::encode(Sha256::digest(&bytes)));
-        let route = self.route.clone();
+        let route = self.link.route.clone();
         let frame = match Frame::parse(&bytes) {
             Ok(f) => f,
             Err(e) => return self.inbound_malformed(&bytes, e, rec).await,
         };
         if let Some(inventory) = route.learned() {
-            inventory.pump(&route, &self.peer, &frame, true);
+            inventory.pump(&route, &self.link.peer, &frame, true);
         }
         let h = frame.header;
         rec.message_type = Some(command_name(h.code));
@@ -305,7 +178,7 @@ impl Driver {
             .with_pump_state(|state| {
                 route.rules().evaluate_pump_with(
                     &frame,
-                    &self.peer.sender,
+                    &self.link.peer.sender,
                     now,
                     state,
                     &glass.overrides,
@@ -361,16 +234,16 @@ impl Driver {
         error: ParseError,
         mut rec: AuditRecord,
     ) -> Result<(), Close> {
-        telemetry::parse_error(self.route.name(), "pump");
+        telemetry::parse_error(self.link.route.name(), "pump");
         let header = Header::parse(bytes).ok();
         if let Some(h) = &header {
             rec.message_type = Some(command_name(h.code));
             rec.control_id = Some(control_id(h));
         }
         rec.reason = Some(format!("frame does not parse: {error}"));
-        if self.route.config.failure_policy == FailurePolicy::Open {
+        if self.link.route.config.failure_policy == FailurePolicy::Open {
             rec.verdict = "fail-open";
-            tracing::warn!(route = %self.route.name(), conn = self.peer.id, %error, "forwarding an uninspectable frame (failure_policy = open)");
+            tracing::warn!(route = %self.link.route.name(), conn = self.link.peer.id, %error, "forwarding an uninspectable frame (failure_policy = open)");
             return match header {
                 Some(h) if !h.flags.response => self.forward(bytes, &h, rec).await,
                 _ => self.forward_raw(bytes, rec).await,
@@ -384,7 +257,7 @@ impl Driver {
             }
             Some(_) => {
                 // A response cannot be answered; drop it, the connection stays usable.
-                self.route.audit(rec);
+                self.link.route.audit(rec);
                 Ok(())
             }
             None => {
@@ -392,7 +265,7 @@ impl Driver {
                     "{}; the header does not read, so no NAK can be addressed: connection closed",
                     rec.reason.unwrap_or_default()
                 ));
-                self.route.audit(rec);
+                self.link.route.audit(rec);
                 Err(Close::Abort)
             }
         }
@@ -407,29 +280,33 @@ impl Driver {
         rec: AuditRecord,
     ) -> Result<(), Close> {
         let nak = build_nak(&ReplyTo::from(h), reason, Some(text));
-        telemetry::message(&self.route, "inbound", rec.verdict, rec.bytes);
-        self.route.audit(rec);
-        send(&mut self.client, &nak).await.map_err(|_| Close::Abort)
+        telemetry::message(&self.link.route, "inbound", rec.verdict, rec.bytes);
+        self.link.route.audit(rec);
+        send(&mut self.link.client, &nak)
+            .await
+            .map_err(|_| Close::Abort)
     }
 
-    async fn ensure_upstream(&mut self) -> Result<&mut Upstream, upstream::UpstreamError> {
-        if self.upstream.is_none() {
-            let cfg = &self.route.config;
+    async fn ensure_upstream(&mut self) -> Result<&mut Upstream<FrameDecoder>, upstream::UpstreamError> {
+        if self.link.upstream.is_none() {
+            let cfg = &self.link.route.config;
             let io = upstream::connect_from(
-                self.peer.target.upstream,
-                self.peer.target.upstream_source,
-                self.route.upstream_tls.as_ref(),
+                self.link.peer.target.upstream,
+                self.link.peer.target.upstream_source,
+                self.link.route.upstream_tls.as_ref(),
                 cfg.limits.upstream_connect_timeout,
             )
             .await?;
-            self.upstream = Some(Upstream {
+            self.link.upstream = Some(Upstream {
                 io,
                 inbox: new_inbox(cfg.limits.max_message_bytes),
             });
         }
-        match self.upstream.as_mut() {
+        match self.link.upstream.as_mut() {
             Some(up) => Ok(up),
-            None => Err(upstream::UpstreamError::Timeout(self.peer.target.upstream)),
+            None => Err(upstream::UpstreamError::Timeout(
+                self.link.peer.target.upstream,
+            )),
         }
     }
 
@@ -437,7 +314,7 @@ impl Driver {
         let up = self.ensure_upstream().await.map_err(|e| e.to_string())?;
         if send(&mut up.io, bytes).await.is_err() {
             // A stale connection (closed by the pump while idle): reconnect once.
-            self.upstream = None;
+            self.link.upstream = None;
             self.unanswered.clear();
             self.pump_requests.clear();
             let up = self.ensure_upstream().await.map_err(|e| e.to_string())?;
@@ -450,7 +327,7 @@ impl Driver {
 
     /// A permitted command did not reach the pump: the rule state must not count it.
     fn undelivered(&self, h: &Header) {
-        let route = &self.route;
+        let route = &self.link.route;
         route.with_pump_state(|state| route.rules().pump_undelivered(h, state));
     }
 
@@ -462,7 +339,7 @@ impl Driver {
         h: &Header,
         mut rec: AuditRecord,
     ) -> Result<(), Close> {
-        let limits = self.route.config.limits;
+        let limits = self.link.route.config.limits;
         let owed = expects_reply(h);
         if owed && self.awaiting.len() >= limits.max_outstanding {
             self.undelivered(h);
@@ -472,7 +349,7 @@ impl Driver {
             return self.nak(h, NakReason::BUSY, text, rec).await;
         }
         let ahead = match self.ensure_upstream().await {
-            Ok(_) => audit_gate::before_forwarding(&self.route, &mut rec),
+            Ok(_) => audit_gate::before_forwarding(&self.link.route, &mut rec),
             Err(_) => Ahead::Later,
         };
         if let Ahead::Refuse(why) = ahead {
@@ -485,9 +362,9 @@ impl Driver {
         match self.write_upstream(bytes).await {
             Ok(()) => {
                 rec.forwarded = true;
-                telemetry::message(&self.route, "inbound", rec.verdict, rec.bytes);
+                telemetry::message(&self.link.route, "inbound", rec.verdict, rec.bytes);
                 if !matches!(ahead, Ahead::Written) {
-                    self.route.audit(rec);
+                    self.link.route.audit(rec);
                 }
                 let o = Outstanding {
                     sequence: h.sequence,
@@ -503,7 +380,7 @@ impl Driver {
             }
             Err(why) => {
                 self.undelivered(h);
-                telemetry::upstream_failure(self.route.name(), "unavailable");
+                telemetry::upstream_failure(self.link.route.name(), "unavailable");
                 rec.verdict = "upstream-unavailable";
                 rec.reason = Some(why.clone());
                 let text = format!("wardgate could not deliver the command: {why}");
@@ -518,15 +395,15 @@ impl Driver {
         match self.write_upstream(bytes).await {
             Ok(()) => {
                 rec.forwarded = true;
-                telemetry::message(&self.route, "inbound", rec.verdict, rec.bytes);
-                self.route.audit(rec);
+                telemetry::message(&self.link.route, "inbound", rec.verdict, rec.bytes);
+                self.link.route.audit(rec);
                 Ok(())
             }
             Err(why) => {
-                telemetry::upstream_failure(self.route.name(), "unavailable");
+                telemetry::upstream_failure(self.link.route.name(), "unavailable");
                 rec.verdict = "upstream-unavailable";
                 rec.reason = Some(why);
-                self.route.audit(rec);
+                self.link.route.audit(rec);
                 Err(Close::Abort)
             }
         }

@@ -6,9 +6,10 @@ use wardgate_pump::{Command, Frame, Header};
 
 use super::inbox::frame_error_kind;
 use super::wire::{command_name, control_id, push_bounded};
-use super::{Close, Driver, send};
+use super::{Driver, send};
 use crate::audit::AuditRecord;
 use crate::config::{FailurePolicy, UnmatchedAck};
+use crate::link::{self, Close};
 use crate::telemetry;
 
 impl Driver {
@@ -27,18 +28,18 @@ impl Driver {
                 true
             }
             None => {
-                telemetry::unmatched_ack(self.route.name());
+                telemetry::unmatched_ack(self.link.route.name());
                 rec.verdict = "unmatched-ack";
                 rec.reason = Some(format!(
                     "response to sequence {}, which the pump did not send on this connection",
                     h.sequence
                 ));
-                self.route.config.unmatched_ack == UnmatchedAck::Flag
+                self.link.route.config.unmatched_ack == UnmatchedAck::Flag
             }
         };
         if !forward {
-            telemetry::message(&self.route, "inbound", rec.verdict, rec.bytes);
-            self.route.audit(rec);
+            telemetry::message(&self.link.route, "inbound", rec.verdict, rec.bytes);
+            self.link.route.audit(rec);
             return Ok(());
         }
         self.forward_raw(bytes, rec).await
@@ -46,20 +47,20 @@ impl Driver {
 
     pub(super) async fn drain_outbound(&mut self) -> Result<(), Close> {
         loop {
-            let Some(up) = self.upstream.as_mut() else {
+            let Some(up) = self.link.upstream.as_mut() else {
                 return Ok(());
             };
             match up.inbox.take() {
                 Ok(Some(bytes)) => self.outbound_frame(bytes).await?,
                 Ok(None) => return Ok(()),
                 Err(e) => {
-                    telemetry::parse_error(self.route.name(), frame_error_kind(&e));
-                    self.connection_event(
+                    telemetry::parse_error(self.link.route.name(), frame_error_kind(&e));
+                    self.link.connection_event(
                         "outbound",
                         "closed",
                         format!("pump sent bad framing: {e}"),
                     );
-                    return self.upstream_gone("the pump's framing broke");
+                    return link::upstream_gone(self, "the pump's framing broke");
                 }
             }
         }
@@ -68,10 +69,10 @@ impl Driver {
     /// A frame from the pump: a response (matched to the command it answers) or the pump's own
     /// request (ALARM). Either is observed into the route's pump state and passed on.
     async fn outbound_frame(&mut self, bytes: Vec<u8>) -> Result<(), Close> {
-        let mut rec = self.base_record("outbound");
+        let mut rec = self.link.base_record("outbound");
         rec.bytes = bytes.len();
         rec.sha256 = Some(hex::encode(Sha256::digest(&bytes)));
-        let route = self.route.clone();
+        let route = self.link.route.clone();
         let frame = match Frame::parse(&bytes) {
             Ok(f) => f,
             Err(e) => {
@@ -85,7 +86,7 @@ impl Driver {
                     rec.verdict = "fail-open";
                     rec.forwarded = true;
                     route.audit(rec);
-                    return send(&mut self.client, &bytes)
+                    return send(&mut self.link.client, &bytes)
                         .await
                         .map_err(|_| Close::Abort);
                 }
@@ -95,7 +96,7 @@ impl Driver {
             }
         };
         if let Some(inventory) = route.learned() {
-            inventory.pump(&route, &self.peer, &frame, false);
+            inventory.pump(&route, &self.link.peer, &frame, false);
         }
         let h = frame.header;
         rec.message_type = Some(command_name(h.code));
@@ -121,7 +122,7 @@ impl Driver {
         telemetry::message(&route, "outbound", rec.verdict, rec.bytes);
         route.audit(rec);
         if forward {
-            send(&mut self.client, &bytes)
+            send(&mut self.link.client, &bytes)
                 .await
                 .map_err(|_| Close::Abort)?;
         }
@@ -132,7 +133,7 @@ impl Driver {
     fn match_response(&mut self, h: &Header, rec: &mut AuditRecord) -> bool {
         if let Some(i) = self.awaiting.iter().position(|o| o.sequence == h.sequence) {
             if let Some(o) = self.awaiting.remove(i) {
-                telemetry::upstream_round_trip(self.route.name(), o.sent.elapsed());
+                telemetry::upstream_round_trip(self.link.route.name(), o.sent.elapsed());
             }
             rec.verdict = "allow";
             return true;
@@ -146,12 +147,12 @@ impl Driver {
             rec.verdict = "allow";
             return true;
         }
-        telemetry::unmatched_ack(self.route.name());
+        telemetry::unmatched_ack(self.link.route.name());
         rec.verdict = "unmatched-ack";
         rec.reason = Some(format!(
             "response to sequence {}, which was not sent on this connection",
             h.sequence
         ));
-        self.route.config.unmatched_ack == UnmatchedAck::Flag
+        self.link.route.config.unmatched_ack == UnmatchedAck::Flag
     }
 }
