@@ -16,7 +16,7 @@ use wardgate_pump::FrameDecoder;
 use wardgate_pump::sim::PumpSim;
 
 use crate::io::BoxedIo;
-use crate::sim::connect_stream;
+use crate::sim::FramedClient;
 
 /// How the simulated pump answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,65 +184,28 @@ async fn pump_conn(mut io: BoxedIo, shared: Shared) -> std::io::Result<()> {
 }
 
 /// A pump controller (pump gateway) connection: sends frames, receives whole frames.
-pub struct PumpClient {
-    io: BoxedIo,
-    decoder: FrameDecoder,
-    buf: Vec<u8>,
-}
+pub type PumpClient = FramedClient<FrameDecoder>;
 
-impl std::fmt::Debug for PumpClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PumpClient").finish_non_exhaustive()
-    }
-}
-
-impl PumpClient {
+impl FramedClient<FrameDecoder> {
     /// Connect, with TLS when `tls` is given (`server_name` is what the server's certificate
     /// names); the client configuration carries the client certificate, if any.
     pub async fn connect(
         addr: SocketAddr,
         tls: Option<(Arc<ClientConfig>, &str)>,
     ) -> std::io::Result<Self> {
-        let io = connect_stream(addr, tls).await?;
-        Ok(PumpClient {
-            io,
-            decoder: FrameDecoder::default(),
-            buf: Vec::new(),
-        })
+        Self::open(addr, tls, FrameDecoder::default()).await
     }
 
     /// Send bytes as they are (one frame, several, or deliberately broken ones).
     pub async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.io.write_all(bytes).await?;
-        // TLS may hold a record back until flushed.
-        self.io.flush().await
+        self.send_raw(bytes).await
     }
 
     /// The next whole frame (header to CRC); `None` when the peer closed the connection.
     /// Errors with `TimedOut` if nothing complete arrives within `timeout`, `InvalidData` if the
     /// peer breaks the framing.
     pub async fn recv(&mut self, timeout: Duration) -> std::io::Result<Option<Vec<u8>>> {
-        let fut = async {
-            let mut chunk = vec![0u8; 16 * 1024];
-            loop {
-                match self.decoder.next_frame(&self.buf) {
-                    Ok(Some(info)) => return Ok(Some(self.buf.drain(..info.consumed).collect())),
-                    Ok(None) => {}
-                    Err(e) => {
-                        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
-                    }
-                }
-                let n = self.io.read(&mut chunk).await?;
-                if n == 0 {
-                    return Ok(None);
-                }
-                self.buf
-                    .extend_from_slice(chunk.get(..n).unwrap_or_default());
-            }
-        };
-        tokio::time::timeout(timeout, fut)
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no reply in time"))?
+        self.recv_frame(timeout).await
     }
 
     /// Send a frame and wait for the next frame back.

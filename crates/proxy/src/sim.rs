@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use wardgate_hl7::{FrameKind, Header, MllpFramer, wrap};
 
+use crate::inbox::{Framer, Inbox};
 use crate::io::BoxedIo;
 use crate::pki::Pem;
 use crate::tls::provider;
@@ -240,38 +241,80 @@ pub async fn connect_stream(
     Ok(io)
 }
 
-/// An MLLP client: the EHR's side of a connection.
-pub struct MllpClient {
+/// A client connection of one protocol: sends bytes, receives whole frames.
+pub struct FramedClient<F> {
     io: BoxedIo,
-    framer: MllpFramer,
-    buf: Vec<u8>,
+    inbox: Inbox<F>,
 }
 
-impl std::fmt::Debug for MllpClient {
+impl<F> std::fmt::Debug for FramedClient<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MllpClient").finish_non_exhaustive()
+        f.debug_struct("FramedClient").finish_non_exhaustive()
     }
 }
 
-impl MllpClient {
+impl<F> FramedClient<F>
+where
+    F: Framer,
+    F::Error: std::error::Error + Send + Sync + 'static,
+{
+    /// Connect, with TLS when `tls` is given (`server_name` is what the server's certificate
+    /// names); the client configuration carries the client certificate, if any.
+    pub(crate) async fn open(
+        addr: SocketAddr,
+        tls: Option<(Arc<ClientConfig>, &str)>,
+        framer: F,
+    ) -> std::io::Result<Self> {
+        let io = connect_stream(addr, tls).await?;
+        Ok(FramedClient {
+            io,
+            inbox: Inbox::new(framer),
+        })
+    }
+
+    /// Send bytes as they are (framed already, several frames, or deliberately broken ones).
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.io.write_all(bytes).await?;
+        // TLS may hold a record back until flushed.
+        self.io.flush().await
+    }
+
+    /// The next whole frame; `None` when the peer closed the connection. Errors with `TimedOut`
+    /// if nothing complete arrives within `timeout`, `InvalidData` if the peer breaks the framing.
+    pub(crate) async fn recv_frame(
+        &mut self,
+        timeout: Duration,
+    ) -> std::io::Result<Option<F::Frame>> {
+        let fut = async {
+            loop {
+                match self.inbox.take() {
+                    Ok(Some(frame)) => return Ok(Some(frame)),
+                    Ok(None) => {}
+                    Err(e) => {
+                        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+                    }
+                }
+                if self.inbox.read_from(&mut self.io).await? == 0 {
+                    return Ok(None);
+                }
+            }
+        };
+        tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no reply in time"))?
+    }
+}
+
+/// An MLLP client: the EHR's side of a connection.
+pub type MllpClient = FramedClient<MllpFramer>;
+
+impl FramedClient<MllpFramer> {
     /// Connect, with TLS when `tls` is given (`server_name` is what the server's certificate names).
     pub async fn connect(
         addr: SocketAddr,
         tls: Option<(Arc<ClientConfig>, &str)>,
     ) -> std::io::Result<Self> {
-        let io = connect_stream(addr, tls).await?;
-        Ok(MllpClient {
-            io,
-            framer: MllpFramer::default(),
-            buf: Vec::new(),
-        })
-    }
-
-    /// Send raw bytes (already framed, or deliberately broken).
-    pub async fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.io.write_all(bytes).await?;
-        // TLS may hold a record back until flushed.
-        self.io.flush().await
+        Self::open(addr, tls, MllpFramer::default()).await
     }
 
     /// Send one message in an MLLP envelope.
@@ -282,30 +325,10 @@ impl MllpClient {
     /// The payload of the next frame; `None` when the peer closed the connection.
     /// Errors with `TimedOut` if nothing complete arrives within `timeout`.
     pub async fn recv(&mut self, timeout: Duration) -> std::io::Result<Option<Vec<u8>>> {
-        let fut = async {
-            let mut chunk = vec![0u8; 16 * 1024];
-            loop {
-                match self.framer.next_frame(&self.buf) {
-                    Ok(Some(info)) => {
-                        let frame: Vec<u8> = self.buf.drain(..info.consumed).collect();
-                        return Ok(Some(frame.get(info.payload).unwrap_or_default().to_vec()));
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
-                    }
-                }
-                let n = self.io.read(&mut chunk).await?;
-                if n == 0 {
-                    return Ok(None);
-                }
-                self.buf
-                    .extend_from_slice(chunk.get(..n).unwrap_or_default());
-            }
-        };
-        tokio::time::timeout(timeout, fut)
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no reply in time"))?
+        Ok(self
+            .recv_frame(timeout)
+            .await?
+            .map(|frame| frame.payload().to_vec()))
     }
 
     /// Send a message and wait for the reply.

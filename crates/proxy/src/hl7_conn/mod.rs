@@ -40,6 +40,13 @@ pub struct Frame {
     payload: std::ops::Range<usize>,
 }
 
+impl Frame {
+    /// The message inside the envelope.
+    pub fn payload(&self) -> &[u8] {
+        self.bytes.get(self.payload.clone()).unwrap_or_default()
+    }
+}
+
 impl crate::inbox::Framer for MllpFramer {
     type Info = (FrameKind, std::ops::Range<usize>);
     type Frame = Frame;

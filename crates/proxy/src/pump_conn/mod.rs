@@ -287,7 +287,9 @@ impl Driver {
             .map_err(|_| Close::Abort)
     }
 
-    async fn ensure_upstream(&mut self) -> Result<&mut Upstream<FrameDecoder>, upstream::UpstreamError> {
+    async fn ensure_upstream(
+        &mut self,
+    ) -> Result<&mut Upstream<FrameDecoder>, upstream::UpstreamError> {
         if self.link.upstream.is_none() {
             let cfg = &self.link.route.config;
             let io = upstream::connect_from(
