@@ -46,6 +46,7 @@ pub struct Route {
     glass: crate::breakglass::RouteGlass,
     /// The learned inventory and segmentation policy, attached once before the proxy runs.
     site: std::sync::OnceLock<Arc<crate::site::Site>>,
+    metrics: crate::telemetry::RouteMetrics,
 }
 
 impl std::fmt::Debug for Route {
@@ -74,6 +75,7 @@ impl Route {
         let pump_state = (spec.config.protocol == RouteProtocol::Pump)
             .then(|| Mutex::new(PumpState::new(spec.config.limits.max_tracked_channels)));
         Ok(Route {
+            metrics: crate::telemetry::RouteMetrics::new(&spec.config.name, spec.config.protocol),
             pump_state,
             epoch: Instant::now(),
             config: spec.config,
@@ -86,6 +88,11 @@ impl Route {
             glass: crate::breakglass::RouteGlass::default(),
             site: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The handles of the route's per-message metrics.
+    pub fn metrics(&self) -> &crate::telemetry::RouteMetrics {
+        &self.metrics
     }
 
     /// The route's break-glass grants (see [`crate::breakglass::in_force`]).

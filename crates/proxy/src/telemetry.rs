@@ -1,9 +1,10 @@
 //! Metrics (Prometheus names) and the admin endpoint that exports them.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram};
+use metrics::{Counter, Histogram, SharedString, counter, gauge, histogram};
 
 use crate::config::RouteProtocol;
 use crate::route::Route;
@@ -19,7 +20,11 @@ pub async fn install_prometheus(addr: SocketAddr) -> Result<SocketAddr, String> 
 
 /// The `protocol` label of a route's traffic.
 fn protocol(route: &Route) -> &'static str {
-    match route.config.protocol {
+    protocol_label(route.config.protocol)
+}
+
+fn protocol_label(protocol: RouteProtocol) -> &'static str {
+    match protocol {
         RouteProtocol::Hl7 => "hl7",
         RouteProtocol::Pump => "pump",
         RouteProtocol::Dicom => "dicom",
@@ -28,11 +33,9 @@ fn protocol(route: &Route) -> &'static str {
 
 /// A message judged on a route.
 pub fn message(route: &Route, direction: &'static str, verdict: &'static str, bytes: usize) {
-    let protocol = protocol(route);
-    counter!("wardgate_messages_total", "route" => route.name().to_owned(), "protocol" => protocol, "direction" => direction, "verdict" => verdict)
-        .increment(1);
-    counter!("wardgate_bytes_total", "route" => route.name().to_owned(), "protocol" => protocol, "direction" => direction)
-        .increment(bytes as u64);
+    let (messages, bytes_total) = route.metrics().message_counters(direction, verdict);
+    messages.increment(1);
+    bytes_total.increment(bytes as u64);
 }
 
 /// Bytes passed on a route outside a judged message (DICOM data-set fragments streamed through).
@@ -42,9 +45,8 @@ pub fn bytes(route: &Route, direction: &'static str, bytes: usize) {
 }
 
 /// A verdict attributed to a rule.
-pub fn rule_verdict(route: &str, rule: &str, verdict: &'static str) {
-    counter!("wardgate_rule_verdicts_total", "route" => route.to_owned(), "rule" => rule.to_owned(), "verdict" => verdict)
-        .increment(1);
+pub fn rule_verdict(route: &Route, rule: &str, verdict: &'static str) {
+    route.metrics().rule_verdict(rule, verdict).increment(1);
 }
 
 /// A refusal sent with an application code (PIV 90xx) or HL7 error code.
@@ -60,13 +62,20 @@ pub fn parse_error(route: &str, kind: &'static str) {
 }
 
 /// Time spent framing, parsing and evaluating one message.
-pub fn inspection_time(route: &str, d: Duration) {
-    histogram!("wardgate_inspection_seconds", "route" => route.to_owned()).record(d.as_secs_f64());
+pub fn inspection_time(route: &Route, d: Duration) {
+    let m = route.metrics();
+    m.inspection
+        .get_or_init(|| histogram!("wardgate_inspection_seconds", "route" => m.route.clone()))
+        .record(d.as_secs_f64());
 }
 
 /// Time from forwarding a message to its upstream acknowledgement.
-pub fn upstream_round_trip(route: &str, d: Duration) {
-    histogram!("wardgate_upstream_round_trip_seconds", "route" => route.to_owned())
+pub fn upstream_round_trip(route: &Route, d: Duration) {
+    let m = route.metrics();
+    m.round_trip
+        .get_or_init(
+            || histogram!("wardgate_upstream_round_trip_seconds", "route" => m.route.clone()),
+        )
         .record(d.as_secs_f64());
 }
 
@@ -134,4 +143,78 @@ pub fn break_glass_activation(route: &str, rule: &str) {
 /// A message judged while break-glass was in force on its route.
 pub fn break_glass_message(route: &str) {
     counter!("wardgate_break_glass_messages_total", "route" => route.to_owned()).increment(1);
+}
+
+/// Most rule-verdict counters a route keeps registered; past this (rule ids renamed over many
+/// reloads) they are looked up in the recorder each time, as every other metric is.
+const MAX_CACHED_RULE_VERDICTS: usize = 1024;
+
+/// The handles of a route's per-message metrics, registered with the recorder on first use and
+/// kept: looking a metric up by its labels costs an allocation and a hashed registry lookup,
+/// several times per message otherwise. The recorder must be installed before the route carries
+/// traffic (`wardgate run` starts the admin endpoint before it serves).
+pub struct RouteMetrics {
+    route: SharedString,
+    protocol: &'static str,
+    /// `(direction, verdict)` to the messages and bytes counters.
+    messages: Mutex<Vec<(&'static str, &'static str, Counter, Counter)>>,
+    /// `(rule, verdict)` to the rule-verdicts counter.
+    rule_verdicts: Mutex<Vec<(Box<str>, &'static str, Counter)>>,
+    inspection: OnceLock<Histogram>,
+    round_trip: OnceLock<Histogram>,
+}
+
+impl std::fmt::Debug for RouteMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteMetrics")
+            .field("route", &self.route)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RouteMetrics {
+    /// The metrics of the route `name` carrying `protocol`.
+    pub fn new(name: &str, protocol: RouteProtocol) -> Self {
+        RouteMetrics {
+            route: SharedString::from(Arc::<str>::from(name)),
+            protocol: protocol_label(protocol),
+            messages: Mutex::new(Vec::new()),
+            rule_verdicts: Mutex::new(Vec::new()),
+            inspection: OnceLock::new(),
+            round_trip: OnceLock::new(),
+        }
+    }
+
+    fn message_counters(
+        &self,
+        direction: &'static str,
+        verdict: &'static str,
+    ) -> (Counter, Counter) {
+        let mut cache = self.messages.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, _, m, b)) = cache
+            .iter()
+            .find(|(d, v, _, _)| *d == direction && *v == verdict)
+        {
+            return (m.clone(), b.clone());
+        }
+        let route = self.route.clone();
+        let protocol = self.protocol;
+        let m = counter!("wardgate_messages_total", "route" => route.clone(), "protocol" => protocol, "direction" => direction, "verdict" => verdict);
+        let b = counter!("wardgate_bytes_total", "route" => route, "protocol" => protocol, "direction" => direction);
+        // Verdicts and directions are a short fixed list, so this stays small.
+        cache.push((direction, verdict, m.clone(), b.clone()));
+        (m, b)
+    }
+
+    fn rule_verdict(&self, rule: &str, verdict: &'static str) -> Counter {
+        let mut cache = self.rule_verdicts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, _, c)) = cache.iter().find(|(r, v, _)| &**r == rule && *v == verdict) {
+            return c.clone();
+        }
+        let c = counter!("wardgate_rule_verdicts_total", "route" => self.route.clone(), "rule" => rule.to_owned(), "verdict" => verdict);
+        if cache.len() < MAX_CACHED_RULE_VERDICTS {
+            cache.push((rule.into(), verdict, c.clone()));
+        }
+        c
+    }
 }

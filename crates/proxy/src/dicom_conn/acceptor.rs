@@ -135,7 +135,7 @@ impl Driver {
                     "{}; association aborted on both sides",
                     denial.reason
                 ));
-                telemetry::rule_verdict(route.name(), &denial.rule, "deny");
+                telemetry::rule_verdict(&route, &denial.rule, "deny");
                 telemetry::refusal(route.name(), "associate-ac".into());
                 telemetry::message(&route, "outbound", "deny", 0);
                 route.audit(rec);

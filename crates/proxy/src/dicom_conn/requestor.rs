@@ -127,7 +127,7 @@ impl Driver {
         }
         let glass = crate::breakglass::in_force(&route);
         let decision = policy::associate(&route.rules(), &rq, &self.peer.sender, &glass.overrides);
-        telemetry::inspection_time(route.name(), started.elapsed());
+        telemetry::inspection_time(&route, started.elapsed());
         self.rq = Some(rq);
         let mut rec = self.base_record(Side::Requestor);
         rec.break_glass = glass.marks;
@@ -140,7 +140,7 @@ impl Driver {
                 rec.rule = Some(denial.rule.to_string());
                 rec.reason = Some(denial.reason.clone());
                 rec.code = Some(u16::from(reason));
-                telemetry::rule_verdict(route.name(), &denial.rule, "deny");
+                telemetry::rule_verdict(&route, &denial.rule, "deny");
                 telemetry::refusal(route.name(), format!("associate-rj-{reason}"));
                 telemetry::message(&route, "inbound", "deny", rec.bytes);
                 route.audit(rec);
@@ -157,7 +157,7 @@ impl Driver {
                 rec.rule = rule.as_deref().map(str::to_owned);
                 rec.audit = audit_lines(&audit);
                 if let Some(r) = &rule {
-                    telemetry::rule_verdict(route.name(), r, rec.verdict);
+                    telemetry::rule_verdict(&route, r, rec.verdict);
                 }
                 let cfg = &route.config;
                 let connected = upstream::connect_from(
@@ -327,7 +327,7 @@ impl Driver {
             &glass.overrides,
         );
         rec.break_glass = glass.marks;
-        telemetry::inspection_time(route.name(), started.elapsed());
+        telemetry::inspection_time(&route, started.elapsed());
         let fate = match decision {
             CommandDecision::Allow(p) => {
                 rec.verdict = permit_verdict(&p.audit);
@@ -374,7 +374,7 @@ impl Driver {
                 rec.rule = Some(denial.rule.to_string());
                 rec.reason = Some(format!("{}; association aborted", denial.reason));
                 telemetry::refusal(route.name(), "dimse-abort".into());
-                telemetry::rule_verdict(route.name(), &denial.rule, "deny");
+                telemetry::rule_verdict(&route, &denial.rule, "deny");
                 telemetry::message(&route, "inbound", "deny", 0);
                 route.audit(rec);
                 return Err(Halt {
@@ -383,7 +383,7 @@ impl Driver {
             }
         };
         if let Some(rule) = &rec.rule {
-            telemetry::rule_verdict(route.name(), rule, rec.verdict);
+            telemetry::rule_verdict(&route, rule, rec.verdict);
         }
         telemetry::message(&route, "inbound", rec.verdict, 0);
         // The command's line is written before its PDU goes on; if it cannot be (DICOM routes

@@ -78,7 +78,7 @@ impl Driver {
         let forward = match (acked, matched) {
             (Some(_), Some(i)) => {
                 if let Some(o) = self.outstanding.remove(i) {
-                    telemetry::upstream_round_trip(route.name(), o.sent.elapsed());
+                    telemetry::upstream_round_trip(&route, o.sent.elapsed());
                 }
                 rec.verdict = "allow";
                 true

@@ -191,9 +191,9 @@ impl Driver {
                     None,
                 ))
             });
-        telemetry::inspection_time(route.name(), started.elapsed());
+        telemetry::inspection_time(&route, started.elapsed());
         if let Some(rule) = verdict.rule() {
-            telemetry::rule_verdict(route.name(), rule, verdict.label());
+            telemetry::rule_verdict(&route, rule, verdict.label());
         }
         match verdict {
             Verdict::Permit(p) => {

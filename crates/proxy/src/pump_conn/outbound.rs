@@ -133,7 +133,7 @@ impl Driver {
     fn match_response(&mut self, h: &Header, rec: &mut AuditRecord) -> bool {
         if let Some(i) = self.awaiting.iter().position(|o| o.sequence == h.sequence) {
             if let Some(o) = self.awaiting.remove(i) {
-                telemetry::upstream_round_trip(self.link.route.name(), o.sent.elapsed());
+                telemetry::upstream_round_trip(&self.link.route, o.sent.elapsed());
             }
             rec.verdict = "allow";
             return true;
