@@ -18,11 +18,18 @@
 //!
 //! `WARDGATE_BENCH_QUICK=1` shortens every phase to a few hundred milliseconds (CI smoke test);
 //! `WARDGATE_BENCH_ONLY=parse|e2e|idle` runs one phase only (for profiling).
+//! `WARDGATE_BENCH_METRICS=1` installs the Prometheus recorder first (as a config with `[admin]`
+//! does); by default there is none, as with the embedded default configuration.
 
 // A benchmark has no caller to hand an error to: a broken setup (missing fixture, port in use,
 // refused connection) must abort the run with a message saying what went wrong, which is exactly
 // what `expect` does. The workspace lints warn on it, so it is allowed for this file only.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// The allocator the `wardgate` binary uses (see src/main.rs), so the figures are the binary's.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Write};
@@ -59,6 +66,8 @@ const PKI_ENV: &str = "WARDGATE_BENCH_PKI";
 const QUICK_ENV: &str = "WARDGATE_BENCH_QUICK";
 /// Set to `parse`, `e2e` or `idle` to run one phase only (e.g. under `perf record`).
 const ONLY_ENV: &str = "WARDGATE_BENCH_ONLY";
+/// Set to install the Prometheus recorder before wardgate starts.
+const METRICS_ENV: &str = "WARDGATE_BENCH_METRICS";
 /// Set to `forwarder`, `file` or `sink` to run one phase-2 server only (e.g. under `perf stat`);
 /// the other rows then stay empty.
 const TARGET_ENV: &str = "WARDGATE_BENCH_TARGET";
@@ -585,6 +594,15 @@ client_auth = "required"
             .expect("opening the audit log"),
         Audit::Sink => AuditLog::to_writer(Box::new(std::io::sink())),
     };
+    if std::env::var(METRICS_ENV).is_ok() {
+        wardgate_proxy::admin::start(
+            "127.0.0.1:0".parse().expect("an address"),
+            wardgate_proxy::admin::Readiness::default(),
+            None,
+        )
+        .await
+        .expect("starting the admin endpoint");
+    }
     let proxy = Proxy::bind(specs, Arc::new(log))
         .await
         .expect("binding the proxy");
@@ -854,8 +872,13 @@ fn phase_end_to_end(plan: &Plan, rt: &Runtime, pki: &Pki) -> E2eResults {
         plan.rounds,
         plan.e2e.as_millis()
     );
+    let metrics = if std::env::var(METRICS_ENV).is_ok() {
+        "the Prometheus recorder installed (as with [admin])"
+    } else {
+        "no metrics recorder installed (as without [admin])"
+    };
     println!(
-        "   wardgate runs the embedded default route settings (shipped rules, fail closed), audit to a file\n   in {} or to io::sink; no metrics recorder installed (as without [admin]).\n",
+        "   wardgate runs the embedded default route settings (shipped rules, fail closed), audit to a file\n   in {} or to io::sink; {metrics}; jemalloc, as the binary.\n",
         pki.dir.display()
     );
 

@@ -15,6 +15,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// jemalloc rather than the system allocator: see the dependency's comment in Cargo.toml.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// wardgate: a medical-protocol-aware inspection proxy for HL7 v2 / IHE PCD-03 infusion orders.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
