@@ -14,8 +14,8 @@ use crate::hl7_conn::Peer;
 use crate::inbox::{Framer, Inbox};
 use crate::io::BoxedIo;
 use crate::route::Route;
-use crate::telemetry;
 use crate::waiter::{Event, Waiter};
+use crate::{telemetry, upstream};
 
 /// The connection to the upstream and what it has sent that is not yet taken.
 pub(crate) struct Upstream<F> {
@@ -152,6 +152,55 @@ pub(crate) trait Exchange {
     fn lose_outstanding(&mut self, why: &str);
     /// Forget what only makes sense with this upstream connection (it is gone).
     fn forget_upstream(&mut self) {}
+    /// A framer for what the upstream sends.
+    fn upstream_framer(&self) -> Self::Framer;
+
+    /// The upstream connection, connected first if there is none.
+    async fn ensure_upstream(
+        &mut self,
+    ) -> Result<&mut Upstream<Self::Framer>, upstream::UpstreamError> {
+        if self.link().upstream.is_none() {
+            let framer = self.upstream_framer();
+            let link = self.link_mut();
+            let io = upstream::connect_from(
+                link.peer.target.upstream,
+                link.peer.target.upstream_source,
+                link.route.upstream_tls.as_ref(),
+                link.route.config.limits.upstream_connect_timeout,
+            )
+            .await?;
+            link.upstream = Some(Upstream {
+                io,
+                inbox: Inbox::new(framer),
+            });
+        }
+        let link = self.link_mut();
+        let target = link.peer.target.upstream;
+        link.upstream
+            .as_mut()
+            .ok_or(upstream::UpstreamError::Timeout(target))
+    }
+
+    /// Send `bytes` upstream (connecting first if needed). A connection the upstream closed
+    /// while idle is found stale on the write: then it reconnects once.
+    async fn write_upstream(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let up = self.ensure_upstream().await.map_err(|e| e.to_string())?;
+        if send(&mut up.io, bytes).await.is_err() {
+            self.link_mut().upstream = None;
+            self.forget_upstream();
+            let up = self.ensure_upstream().await.map_err(|e| e.to_string())?;
+            send(&mut up.io, bytes)
+                .await
+                .map_err(|e| format!("writing to the {}: {e}", Self::WORDS.upstream))?;
+        }
+        Ok(())
+    }
+}
+
+/// Write a whole frame and flush it: TLS may otherwise hold the last record back.
+pub(crate) async fn send(io: &mut BoxedIo, bytes: &[u8]) -> std::io::Result<()> {
+    io.write_all(bytes).await?;
+    io.flush().await
 }
 
 /// Serve the connection until the client closes, it idles out, or shutdown drains it; then

@@ -6,17 +6,17 @@ use std::time::SystemTime;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use wardgate_hl7::{
-    AckCode, AckMode, ErrorCode, FrameKind, Header, Message, MllpFramer, ParseError, Refusal,
-    ReplyContext, Severity, build_nack, wrap,
+    AckCode, AckMode, ErrorCode, FrameKind, Header, Message, ParseError, Refusal, ReplyContext,
+    Severity, build_nack, wrap,
 };
 use wardgate_rules::Verdict;
 
-use super::{Driver, Frame, Inbox, Outstanding, message_type, mllp_kind, send};
+use super::{Driver, Frame, Outstanding, message_type, mllp_kind, send};
 use crate::audit::AuditRecord;
 use crate::audit_gate::{self, Ahead};
 use crate::config::FailurePolicy;
-use crate::link::{Close, Upstream};
-use crate::{clock, telemetry, upstream};
+use crate::link::{Close, Exchange};
+use crate::{clock, telemetry};
 
 impl Driver {
     pub(super) async fn drain_inbound(&mut self) -> Result<(), Close> {
@@ -214,31 +214,6 @@ impl Driver {
             .map_err(|_| Close::Abort)
     }
 
-    async fn ensure_upstream(
-        &mut self,
-    ) -> Result<&mut Upstream<MllpFramer>, upstream::UpstreamError> {
-        if self.link.upstream.is_none() {
-            let cfg = &self.link.route.config;
-            let io = upstream::connect_from(
-                self.link.peer.target.upstream,
-                self.link.peer.target.upstream_source,
-                self.link.route.upstream_tls.as_ref(),
-                cfg.limits.upstream_connect_timeout,
-            )
-            .await?;
-            self.link.upstream = Some(Upstream {
-                io,
-                inbox: Inbox::new(MllpFramer::new(cfg.limits.max_message_bytes)),
-            });
-        }
-        match self.link.upstream.as_mut() {
-            Some(up) => Ok(up),
-            None => Err(upstream::UpstreamError::Timeout(
-                self.link.peer.target.upstream,
-            )),
-        }
-    }
-
     /// Forward the original frame; if the upstream cannot take it, the sender gets an AE/CE NACK
     /// (the message was certainly not delivered), never silence and never a positive ACK.
     async fn forward(
@@ -331,19 +306,6 @@ impl Driver {
                 Err(Close::Abort)
             }
         }
-    }
-
-    async fn write_upstream(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let up = self.ensure_upstream().await.map_err(|e| e.to_string())?;
-        if send(&mut up.io, bytes).await.is_err() {
-            // A stale connection (closed by the upstream while idle): reconnect once.
-            self.link.upstream = None;
-            let up = self.ensure_upstream().await.map_err(|e| e.to_string())?;
-            send(&mut up.io, bytes)
-                .await
-                .map_err(|e| format!("writing to the upstream: {e}"))?;
-        }
-        Ok(())
     }
 }
 

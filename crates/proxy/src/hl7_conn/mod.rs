@@ -4,14 +4,13 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use wardgate_hl7::{FrameKind, Header, MllpError, MllpFramer};
 use wardgate_rules::Sender;
 
 use crate::io::BoxedIo;
-use crate::link::{self, Close, Exchange, Link, Words};
+use crate::link::{self, Close, Exchange, Link, Words, send};
 use crate::route::Route;
 use crate::telemetry;
 
@@ -65,8 +64,6 @@ impl crate::inbox::Framer for MllpFramer {
     }
 }
 
-type Inbox = crate::inbox::Inbox<MllpFramer>;
-
 /// A message forwarded upstream and not yet acknowledged.
 struct Outstanding {
     control_id: Vec<u8>,
@@ -113,6 +110,10 @@ impl Exchange for Driver {
         self.outstanding.front().map(|o| o.sent)
     }
 
+    fn upstream_framer(&self) -> MllpFramer {
+        MllpFramer::new(self.link.route.config.limits.max_message_bytes)
+    }
+
     async fn drain_inbound(&mut self) -> Result<(), Close> {
         Driver::drain_inbound(self).await
     }
@@ -157,10 +158,4 @@ fn mllp_kind(e: &MllpError) -> &'static str {
         MllpError::TooLarge { .. } => "too-large",
         MllpError::BadEndBlock { .. } => "bad-end-block",
     }
-}
-
-/// Write a whole frame and flush it: TLS may otherwise hold the last record back.
-async fn send(io: &mut BoxedIo, bytes: &[u8]) -> std::io::Result<()> {
-    io.write_all(bytes).await?;
-    io.flush().await
 }

@@ -42,11 +42,6 @@ impl crate::inbox::Framer for FrameDecoder {
     }
 }
 
-/// An empty inbox refusing frames over `max_frame_bytes` (header and CRC included).
-pub fn new_inbox(max_frame_bytes: usize) -> Inbox {
-    Inbox::new(FrameDecoder::new(payload_limit(max_frame_bytes)))
-}
-
 impl Inbox {
     /// The (unverified) header at the front, when its 31 bytes are buffered and read.
     pub fn header(&self) -> Option<Header> {

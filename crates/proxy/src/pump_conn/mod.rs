@@ -6,7 +6,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use wardgate_pump::{
@@ -19,15 +18,15 @@ use crate::audit_gate::{self, Ahead};
 use crate::config::FailurePolicy;
 use crate::hl7_conn::Peer;
 use crate::io::BoxedIo;
-use crate::link::{self, Close, Exchange, Link, Upstream, Words};
+use crate::link::{self, Close, Exchange, Link, Words, send};
 use crate::route::Route;
-use crate::{telemetry, upstream};
+use crate::telemetry;
 
 pub(crate) mod inbox;
 mod outbound;
 mod wire;
 
-use inbox::{frame_error_kind, new_inbox, payload_limit};
+use inbox::{frame_error_kind, payload_limit};
 use wire::{command_name, control_id, denial_nak, expects_reply, push_bounded};
 
 /// A command forwarded to the pump whose response has not been seen yet.
@@ -84,6 +83,12 @@ impl Exchange for Driver {
 
     fn oldest_owed(&self) -> Option<Instant> {
         self.awaiting.front().map(|o| o.sent)
+    }
+
+    fn upstream_framer(&self) -> FrameDecoder {
+        FrameDecoder::new(payload_limit(
+            self.link.route.config.limits.max_message_bytes,
+        ))
     }
 
     async fn drain_inbound(&mut self) -> Result<(), Close> {
@@ -287,46 +292,6 @@ impl Driver {
             .map_err(|_| Close::Abort)
     }
 
-    async fn ensure_upstream(
-        &mut self,
-    ) -> Result<&mut Upstream<FrameDecoder>, upstream::UpstreamError> {
-        if self.link.upstream.is_none() {
-            let cfg = &self.link.route.config;
-            let io = upstream::connect_from(
-                self.link.peer.target.upstream,
-                self.link.peer.target.upstream_source,
-                self.link.route.upstream_tls.as_ref(),
-                cfg.limits.upstream_connect_timeout,
-            )
-            .await?;
-            self.link.upstream = Some(Upstream {
-                io,
-                inbox: new_inbox(cfg.limits.max_message_bytes),
-            });
-        }
-        match self.link.upstream.as_mut() {
-            Some(up) => Ok(up),
-            None => Err(upstream::UpstreamError::Timeout(
-                self.link.peer.target.upstream,
-            )),
-        }
-    }
-
-    async fn write_upstream(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let up = self.ensure_upstream().await.map_err(|e| e.to_string())?;
-        if send(&mut up.io, bytes).await.is_err() {
-            // A stale connection (closed by the pump while idle): reconnect once.
-            self.link.upstream = None;
-            self.unanswered.clear();
-            self.pump_requests.clear();
-            let up = self.ensure_upstream().await.map_err(|e| e.to_string())?;
-            send(&mut up.io, bytes)
-                .await
-                .map_err(|e| format!("writing to the pump: {e}"))?;
-        }
-        Ok(())
-    }
-
     /// A permitted command did not reach the pump: the rule state must not count it.
     fn undelivered(&self, h: &Header) {
         let route = &self.link.route;
@@ -410,10 +375,4 @@ impl Driver {
             }
         }
     }
-}
-
-/// Write a whole frame and flush it: TLS may otherwise hold the last record back.
-async fn send(io: &mut BoxedIo, bytes: &[u8]) -> std::io::Result<()> {
-    io.write_all(bytes).await?;
-    io.flush().await
 }
