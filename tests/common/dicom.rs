@@ -11,13 +11,11 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use wardgate_proxy::audit::{AuditLog, SharedBuffer};
+use wardgate_proxy::audit::SharedBuffer;
 use wardgate_proxy::config::Config;
 use wardgate_proxy::pki::DevCa;
-use wardgate_proxy::{Proxy, RouteSpec};
-use wardgate_rules::{compile, load_rule_files};
 
-use super::root;
+use super::{root, start_proxy};
 
 /// DCMTK's tools by absolute path: pynetdicom installs console scripts of the same names
 /// (echoscu, storescu, storescp, findscu, movescu) that come first on a pyenv PATH.
@@ -341,33 +339,15 @@ impl DicomBed {
             rules.join(", ")
         );
         let config = Config::parse(&text, "test config", None).expect("config parses");
-        let route = &config.routes[0];
-        let sources = load_rule_files(&route.rules).expect("rule files");
-        let specs = vec![RouteSpec {
-            config: route.clone(),
-            rules: compile(&sources).expect("rules compile"),
-        }];
-        let audit = SharedBuffer::default();
-        let proxy = Proxy::bind(
-            specs,
-            Arc::new(AuditLog::to_writer(Box::new(audit.clone()))),
-        )
-        .await
-        .expect("proxy binds");
-        let addr = proxy.local_addrs()[0].1;
-        let routes = proxy.routes();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let running = tokio::spawn(proxy.run(async {
-            let _ = rx.await;
-        }));
+        let started = start_proxy(&config).await;
         DicomBed {
             ca,
             dir,
-            proxy: addr,
-            audit,
-            routes,
-            stop: Some(tx),
-            running: Some(running),
+            proxy: started.addr,
+            audit: started.audit,
+            routes: started.routes,
+            stop: started.stop,
+            running: started.running,
         }
     }
 
@@ -396,35 +376,11 @@ impl DicomBed {
         n: usize,
         pred: impl Fn(&serde_json::Value) -> bool,
     ) -> Vec<serde_json::Value> {
-        for _ in 0..100 {
-            let got: Vec<_> = self
-                .audit
-                .records()
-                .into_iter()
-                .filter(|r| pred(r))
-                .collect();
-            if got.len() >= n {
-                return got;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        self.audit
-            .records()
-            .into_iter()
-            .filter(|r| pred(r))
-            .collect()
+        super::audit_where(&self.audit, n, pred).await
     }
 
     pub async fn shutdown(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(r) = self.running.take() {
-            tokio::time::timeout(Duration::from_secs(20), r)
-                .await
-                .expect("proxy stops within the drain bound")
-                .expect("proxy task ends cleanly");
-        }
+        super::stop_proxy(&mut self.stop, &mut self.running).await;
     }
 }
 

@@ -16,7 +16,7 @@ use wardgate_proxy::config::Config;
 use wardgate_proxy::pki::{DevCa, Pem};
 use wardgate_proxy::sim::{Behaviour, MllpClient, PumpGateway, client_tls};
 use wardgate_proxy::{Proxy, RouteSpec};
-use wardgate_rules::{RuleSource, compile};
+use wardgate_rules::{compile, load_rule_files};
 
 pub const EHR_CN: &str = "ehr-bcma.egh.example";
 pub const REPLY: Duration = Duration::from_secs(10);
@@ -128,43 +128,16 @@ impl Bed {
             opts.route_extra, opts.tables
         );
         let config = Config::parse(&text, "test config", None).expect("config parses");
-        let specs = config
-            .routes
-            .iter()
-            .map(|r| {
-                let sources: Vec<RuleSource> = r
-                    .rules
-                    .iter()
-                    .map(|p| RuleSource::from_file(p).expect("rule file"))
-                    .collect();
-                RouteSpec {
-                    config: r.clone(),
-                    rules: compile(&sources).expect("rules compile"),
-                }
-            })
-            .collect();
-        let audit = SharedBuffer::default();
-        let proxy = Proxy::bind(
-            specs,
-            Arc::new(AuditLog::to_writer(Box::new(audit.clone()))),
-        )
-        .await
-        .expect("proxy binds");
-        let addr = proxy.local_addrs()[0].1;
-        let routes = proxy.routes();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let running = tokio::spawn(proxy.run(async {
-            let _ = rx.await;
-        }));
+        let started = start_proxy(&config).await;
         Bed {
             ca,
             dir,
-            proxy: addr,
-            routes,
+            proxy: started.addr,
+            routes: started.routes,
             gateway,
-            audit,
-            stop: Some(tx),
-            running: Some(running),
+            audit: started.audit,
+            stop: started.stop,
+            running: started.running,
         }
     }
 
@@ -197,30 +170,14 @@ impl Bed {
             .unwrap_or_default()
     }
 
-    /// Audit records, waiting briefly for `n` of them to be written (they are written before the
-    /// verdict takes effect, but a test may observe the socket first).
+    /// Audit records, waiting briefly for `n` of them to be written.
     pub async fn audit_records(&self, n: usize) -> Vec<serde_json::Value> {
-        for _ in 0..100 {
-            let r = self.audit.records();
-            if r.len() >= n {
-                return r;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        self.audit.records()
+        audit_where(&self.audit, n, |_| true).await
     }
 
     /// Stop the proxy and wait until every connection has finished.
     pub async fn shutdown(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(r) = self.running.take() {
-            tokio::time::timeout(Duration::from_secs(20), r)
-                .await
-                .expect("proxy stops within the drain bound")
-                .expect("proxy task ends cleanly");
-        }
+        stop_proxy(&mut self.stop, &mut self.running).await;
     }
 }
 
@@ -242,4 +199,81 @@ pub fn ack_fields(reply: &[u8]) -> (String, String, String) {
 /// MSA-2 and MSH-9 of a reply.
 pub fn ack_ids(reply: &[u8]) -> (String, String) {
     (reply_field(reply, "MSA-2"), reply_field(reply, "MSH-9"))
+}
+
+/// A proxy started in the test's runtime on every route of a config: its first listener, its
+/// routes, the in-memory audit log, and how to stop it.
+pub struct Started {
+    pub addr: SocketAddr,
+    pub routes: Vec<Arc<wardgate_proxy::Route>>,
+    pub audit: SharedBuffer,
+    pub stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub running: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Compile each route's rule files (`include`s followed) and run the proxy on them.
+pub async fn start_proxy(config: &Config) -> Started {
+    let specs = config
+        .routes
+        .iter()
+        .map(|r| RouteSpec {
+            config: r.clone(),
+            rules: compile(&load_rule_files(&r.rules).expect("rule files")).expect("rules compile"),
+        })
+        .collect();
+    let audit = SharedBuffer::default();
+    let proxy = Proxy::bind(
+        specs,
+        Arc::new(AuditLog::to_writer(Box::new(audit.clone()))),
+    )
+    .await
+    .expect("proxy binds");
+    let addr = proxy.local_addrs()[0].1;
+    let routes = proxy.routes();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(proxy.run(async {
+        let _ = rx.await;
+    }));
+    Started {
+        addr,
+        routes,
+        audit,
+        stop: Some(tx),
+        running: Some(running),
+    }
+}
+
+/// Audit records matching `pred`, waiting briefly for at least `n` (they are written before
+/// the verdict takes effect, but a test may observe the socket first).
+pub async fn audit_where(
+    audit: &SharedBuffer,
+    n: usize,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
+    let matching =
+        || -> Vec<serde_json::Value> { audit.records().into_iter().filter(|r| pred(r)).collect() };
+    for _ in 0..100 {
+        let got = matching();
+        if got.len() >= n {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    matching()
+}
+
+/// Stop a proxy started by [`start_proxy`] and wait until every connection has finished.
+pub async fn stop_proxy(
+    stop: &mut Option<tokio::sync::oneshot::Sender<()>>,
+    running: &mut Option<tokio::task::JoinHandle<()>>,
+) {
+    if let Some(tx) = stop.take() {
+        let _ = tx.send(());
+    }
+    if let Some(r) = running.take() {
+        tokio::time::timeout(Duration::from_secs(20), r)
+            .await
+            .expect("proxy stops within the drain bound")
+            .expect("proxy task ends cleanly");
+    }
 }

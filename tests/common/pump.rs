@@ -4,19 +4,16 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use wardgate_proxy::audit::{AuditLog, SharedBuffer};
+use wardgate_proxy::audit::SharedBuffer;
 use wardgate_proxy::config::Config;
 use wardgate_proxy::pki::DevCa;
 use wardgate_proxy::route::Route;
 use wardgate_proxy::sim::{PumpBehaviour, PumpClient, PumpDevice, client_tls};
-use wardgate_proxy::{Proxy, RouteSpec};
 use wardgate_pump::sim::PumpSim;
 use wardgate_pump::{Command, DeviceId, Frame, Nak, NakReason};
-use wardgate_rules::{compile, load_rule_files};
 
-use super::root;
+use super::{audit_where, root, start_proxy, stop_proxy};
 
 pub const GATEWAY_CN: &str = "pump-gw.egh.example";
 pub const BIOMED_CN: &str = "biomed-console.egh.example";
@@ -115,40 +112,16 @@ impl PumpBed {
             opts.route_extra, opts.tables
         );
         let config = Config::parse(&text, "test config", None).expect("config parses");
-        let specs = config
-            .routes
-            .iter()
-            .map(|r| {
-                // `include = [...]` pulls in the drug library the pump policy shares with PCD-03.
-                let sources = load_rule_files(&r.rules).expect("rule files");
-                RouteSpec {
-                    config: r.clone(),
-                    rules: compile(&sources).expect("rules compile"),
-                }
-            })
-            .collect();
-        let audit = SharedBuffer::default();
-        let proxy = Proxy::bind(
-            specs,
-            Arc::new(AuditLog::to_writer(Box::new(audit.clone()))),
-        )
-        .await
-        .expect("proxy binds");
-        let addr = proxy.local_addrs()[0].1;
-        let route = proxy.routes().remove(0);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let running = tokio::spawn(proxy.run(async {
-            let _ = rx.await;
-        }));
+        let mut started = start_proxy(&config).await;
         PumpBed {
             ca,
             dir,
-            proxy: addr,
+            proxy: started.addr,
             pump,
-            route,
-            audit,
-            stop: Some(tx),
-            running: Some(running),
+            route: started.routes.remove(0),
+            audit: started.audit,
+            stop: started.stop,
+            running: started.running,
         }
     }
 
@@ -173,27 +146,12 @@ impl PumpBed {
 
     /// Audit records, waiting briefly for `n` of them.
     pub async fn audit_records(&self, n: usize) -> Vec<serde_json::Value> {
-        for _ in 0..100 {
-            let r = self.audit.records();
-            if r.len() >= n {
-                return r;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        self.audit.records()
+        audit_where(&self.audit, n, |_| true).await
     }
 
     /// Stop the proxy and wait until every connection has finished.
     pub async fn shutdown(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(r) = self.running.take() {
-            tokio::time::timeout(Duration::from_secs(20), r)
-                .await
-                .expect("proxy stops within the drain bound")
-                .expect("proxy task ends cleanly");
-        }
+        stop_proxy(&mut self.stop, &mut self.running).await;
     }
 }
 
