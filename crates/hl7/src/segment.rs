@@ -295,7 +295,7 @@ impl<'a> Field<'a> {
         }
     }
 
-    fn literal(raw: &'a [u8], delims: Delimiters) -> Self {
+    pub(crate) fn literal(raw: &'a [u8], delims: Delimiters) -> Self {
         Self {
             raw,
             delims,

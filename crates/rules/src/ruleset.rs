@@ -129,8 +129,8 @@ struct Envelope<'m> {
 
 impl<'m> Envelope<'m> {
     fn of(msg: &Message<'m>) -> Self {
-        // MSH-3, -4 and -9 from one pass over MSH (these are read for every message).
-        let [_, _, app, fac, _, _, _, _, kind] = msg.header().segment().first_fields::<9>();
+        // MSH-3, -4 and -9 from the separators the parse recorded (read for every message).
+        let [app, fac, kind] = [3, 4, 9].map(|n| msg.field_at(0, n));
         let component = |f: Option<wardgate_hl7::Field<'m>>, c| {
             f.and_then(|f| f.component(c)).map(|c| c.value())
         };
