@@ -357,7 +357,15 @@ pub fn read_infusion_orders<'a>(msg: &Message<'a>) -> Result<InfusionOrderMessag
     if !(is(component(1), b"RGV") && is(component(2), b"O15")) {
         return Err(Pcd03Error::NotRgvO15);
     }
-    let delims = msg.delimiters();
+    let mut delims = msg.delimiters();
+    // Usually no escape character follows MSH-2: then nothing anywhere decodes to anything
+    // but itself, and reading with no escape character declared skips every search for one.
+    if let Some(escape) = delims.escape {
+        let body = msg.raw().get(msg.header().msh2_end()..).unwrap_or_default();
+        if memchr::memchr(escape, body).is_none() {
+            delims.escape = None;
+        }
+    }
     // The whole message validated as UTF-8 once, rather than segment by segment.
     let text = core::str::from_utf8(msg.raw())
         .ok()

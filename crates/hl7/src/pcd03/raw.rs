@@ -152,6 +152,18 @@ pub(super) fn text_of<'a>(raw: Raw<'a>, delims: &Delimiters) -> Cow<'a, str> {
 /// this way): a component that is not UTF-8 has a non-ASCII byte, so it equals neither, as
 /// its decoded text would not.
 pub(super) fn observation_is(field: &[u8], delims: &Delimiters, code: &str, name: &str) -> bool {
+    // Usually OBX-3.1 is the code itself: a raw first component equal to it (an ASCII code
+    // without the escape character decodes to itself) answers at once.
+    let code_bytes = code.as_bytes();
+    if let Some(after) = field.strip_prefix(code_bytes) {
+        let ends = after
+            .first()
+            .is_none_or(|&b| b == delims.component || b == delims.repetition);
+        let plain_code = delims.escape.is_none_or(|e| !code_bytes.contains(&e));
+        if ends && plain_code {
+            return true;
+        }
+    }
     let rep = match find_byte(delims.repetition, field) {
         Some(end) => field.get(..end).unwrap_or_default(),
         None => field,
