@@ -29,17 +29,18 @@ pub(super) fn byte_classes(d: &Delimiters) -> [u8; 256] {
     classes
 }
 
-/// Counts of the current field, repetition and component, checked against the limits.
-struct Counter<'l> {
+/// Counts of the current field, repetition and component, checked against the limits
+/// (held by value: they are compared at every delimiter).
+struct Counter {
     index: usize,
     field: usize,
     reps: usize,
     comps: usize,
     subs: usize,
-    limits: &'l ParseLimits,
+    limits: ParseLimits,
 }
 
-impl Counter<'_> {
+impl Counter {
     /// A field separator: one more field, checked against the limit.
     #[inline]
     fn field_separator(&mut self) -> Result<(), ParseError> {
@@ -56,7 +57,7 @@ impl Counter<'_> {
 
     #[inline]
     fn step(&mut self, class: u8) -> Result<(), ParseError> {
-        let l = self.limits;
+        let l = &self.limits;
         match class {
             FIELD => self.field_separator()?,
             REPETITION => {
@@ -134,7 +135,7 @@ impl Scan<'_> {
             reps: 1,
             comps: 1,
             subs: 1,
-            limits,
+            limits: *limits,
         };
         let body_start = if rest.starts_with(b"MSH") {
             // MSH-1/MSH-2 are not split; every MSH must declare the message's own delimiters
