@@ -373,7 +373,9 @@ pub fn read_infusion_orders<'a>(msg: &Message<'a>) -> Result<InfusionOrderMessag
     let mut patient_id = None;
     let mut care_area = None;
     let (mut seen_pid, mut seen_pv1) = (false, false);
-    let mut orders: Vec<InfusionOrder<'a>> = Vec::new();
+    // One order is the usual message: room for exactly one (a small allocation), growing
+    // for more.
+    let mut orders: Vec<InfusionOrder<'a>> = Vec::with_capacity(1);
     let mut current: Option<Group<'_, 'a>> = None;
     let mut first_weight: Option<Quantity<'a>> = None;
 
