@@ -169,11 +169,11 @@ impl<'a> Message<'a> {
             segments,
             seps,
         };
-        // What `Header::field` reads, from the recorded separators.
+        // What `Header::field` reads (a non-empty first repetition), from the recorded
+        // separators: the field's first byte is there and is not a repetition separator.
         let valued = |n| {
             msg.field_at(0, n)
-                .and_then(|f| f.repetition(1))
-                .is_some_and(|r| !r.raw().is_empty())
+                .is_some_and(|f| f.raw().first().is_some_and(|&b| b != delims.repetition))
         };
         if !valued(9) {
             return Err(ParseError::MissingField { field: "MSH-9" });

@@ -173,6 +173,10 @@ fn every_kind_of_message_parses_as_the_reference_does() {
         "MSH#^~\\&#A#B#C#D#20261129##ADT^A01#1#P#2.5\rPID#1##X".to_owned(),
         // MSH-2 with only a component separator: no repetitions.
         "MSH|^|A|B|C|D|20261129||ADT^A01|1|P|2.5\rPID|1||X~Y^Z".to_owned(),
+        // MSH-9 or MSH-10 with an empty first repetition: missing.
+        "MSH|^~\\&|A|B|C|D|1||~ADT^A01|1|P|2.5\rPID|1".to_owned(),
+        "MSH|^~\\&|A|B|C|D|1||ADT^A01|~1|P|2.5\rPID|1".to_owned(),
+        "MSH|^|A|B|C|D|1||ADT^A01|~1|P|2.5\rPID|1".to_owned(),
         // LF and CR LF terminators, an empty segment, a second MSH.
         "MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5\nPID|1\r\n\r\rMSH|^~\\&|A\rPV1".to_owned(),
     ] {
