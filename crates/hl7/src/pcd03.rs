@@ -319,7 +319,7 @@ struct Group<'m, 'a> {
 fn finish<'a>(
     group: Group<'_, 'a>,
     number: usize,
-    text: Option<&'a str>,
+    text: Option<(usize, &'a str)>,
     d: &Delimiters,
 ) -> Result<InfusionOrder<'a>, Pcd03Error> {
     let rxg = group.rxg.ok_or(Pcd03Error::MissingRxg { order: number })?;
@@ -366,10 +366,15 @@ pub fn read_infusion_orders<'a>(msg: &Message<'a>) -> Result<InfusionOrderMessag
             delims.escape = None;
         }
     }
-    // The whole message validated as UTF-8 once, rather than segment by segment.
-    let text = core::str::from_utf8(msg.raw())
-        .ok()
-        .filter(|_| raw::ascii_separators(&delims));
+    // The message after MSH (the segments read as text) validated as UTF-8 once, rather
+    // than segment by segment.
+    let text_start = msg.located(1).map_or(msg.raw().len(), |s| s.start());
+    let text = msg
+        .raw()
+        .get(text_start..)
+        .and_then(|rest| core::str::from_utf8(rest).ok())
+        .filter(|_| raw::ascii_separators(&delims))
+        .map(|t| (text_start, t));
     let mut patient_id = None;
     let mut care_area = None;
     let (mut seen_pid, mut seen_pv1) = (false, false);
@@ -388,12 +393,7 @@ pub fn read_infusion_orders<'a>(msg: &Message<'a>) -> Result<InfusionOrderMessag
                     return Err(out_of_order);
                 }
                 seen_pid = true;
-                patient_id = seg
-                    .field(3)
-                    .and_then(|f| f.component(1))
-                    .map(|c| c.value())
-                    .filter(|v| !v.is_empty())
-                    .map(|v| v.text());
+                patient_id = first_text(Fields::new(seg, text, &delims, true).get(3), &delims);
             }
             b"PV1" => {
                 if seen_pv1 || current.is_some() {

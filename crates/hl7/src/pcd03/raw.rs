@@ -72,19 +72,21 @@ pub(super) struct Fields<'m, 'a> {
 }
 
 impl<'m, 'a> Fields<'m, 'a> {
-    /// The segment's text from `message` (the whole message as text, when it is UTF-8 and
-    /// its separators ASCII: validated once for every segment read), else, with
+    /// The segment's text from `message` (the message from an offset on, as text, when it is
+    /// UTF-8 and its separators ASCII: validated once for every segment read), else, with
     /// `check_each` false, the whole segment validated at once (for segments where most
     /// fields are read) or, with `check_each`, every field read validated on its own.
     pub(super) fn new(
         segment: Located<'m, 'a>,
-        message: Option<&'a str>,
+        message: Option<(usize, &'a str)>,
         delims: &Delimiters,
         check_each: bool,
     ) -> Self {
-        let (start, end) = (segment.start(), segment.start() + segment.raw().len());
+        let start = segment.start();
         let text = match message {
-            Some(m) => m.get(start..end),
+            Some((base, m)) => start
+                .checked_sub(base)
+                .and_then(|from| m.get(from..from + segment.raw().len())),
             None if check_each || !ascii_separators(delims) => None,
             None => core::str::from_utf8(segment.raw()).ok(),
         };
