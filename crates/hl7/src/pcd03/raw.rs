@@ -188,9 +188,13 @@ pub(super) fn observation_is(field: &[u8], delims: &Delimiters, code: &str, name
 /// Component 1 of the first repetition of a raw field, as text; `None` when empty.
 pub(super) fn first_text<'a>(field: Raw<'a>, delims: &Delimiters) -> Option<Cow<'a, str>> {
     let comp = match field {
-        Raw::Text(t) => before(t, delims.repetition)
-            .and_then(|rep| before(rep, delims.component))
-            .map(Raw::Text),
+        // Component 1 of repetition 1 ends at whichever separator comes first.
+        Raw::Text(t) => {
+            match crate::segment::find_either(delims.repetition, delims.component, t.as_bytes()) {
+                Some(end) => t.get(..end).map(Raw::Text),
+                None => Some(Raw::Text(t)),
+            }
+        }
         Raw::Bytes(_) => None,
     };
     let comp = match comp {
