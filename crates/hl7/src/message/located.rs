@@ -75,6 +75,7 @@ impl<'m, 'a> Located<'m, 'a> {
 
     /// What [`crate::Segment::field`] gives for field `n`: for MSH, `field(1)` is the field
     /// separator and `field(2)` the encoding characters, both taken literally.
+    #[inline]
     pub(crate) fn field(&self, n: usize) -> Option<Field<'a>> {
         let k = n.checked_sub(1)?;
         if self.id() != b"MSH" {
