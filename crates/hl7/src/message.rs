@@ -96,6 +96,8 @@ pub struct Message<'a> {
     /// Offset within its segment of every field separator, segment after segment (for MSH
     /// the first is MSH-1 itself). At most `max_fields_per_segment` per segment.
     seps: Vec<usize>,
+    /// Whether the escape character occurs after MSH-2.
+    escapes: bool,
 }
 
 /// Where one segment lies in the message.
@@ -163,11 +165,17 @@ impl<'a> Message<'a> {
             }
             pos = end + 1;
         }
+        // One vectorised search: usually nothing after MSH-2 needs decoding.
+        let after_msh2 = raw.get(header.msh2_end()..).unwrap_or_default();
+        let escapes = delims
+            .escape
+            .is_some_and(|e| memchr::memchr(e, after_msh2).is_some());
         let msg = Self {
             raw,
             header,
             segments,
             seps,
+            escapes,
         };
         // What `Header::field` reads (a non-empty first repetition), from the recorded
         // separators: the field's first byte is there and is not a repetition separator.
@@ -187,6 +195,12 @@ impl<'a> Message<'a> {
     /// The bytes the message was parsed from.
     pub fn raw(&self) -> &'a [u8] {
         self.raw
+    }
+
+    /// True when the escape character (MSH-2) occurs anywhere after MSH-2. When false, every
+    /// value of the message decodes to its raw bytes, so a reader may skip decoding.
+    pub fn has_escapes(&self) -> bool {
+        self.escapes
     }
 
     /// The delimiters declared by MSH-1 and MSH-2.

@@ -358,13 +358,11 @@ pub fn read_infusion_orders<'a>(msg: &Message<'a>) -> Result<InfusionOrderMessag
         return Err(Pcd03Error::NotRgvO15);
     }
     let mut delims = msg.delimiters();
-    // Usually no escape character follows MSH-2: then nothing anywhere decodes to anything
-    // but itself, and reading with no escape character declared skips every search for one.
-    if let Some(escape) = delims.escape {
-        let body = msg.raw().get(msg.header().msh2_end()..).unwrap_or_default();
-        if memchr::memchr(escape, body).is_none() {
-            delims.escape = None;
-        }
+    // Usually no escape character follows MSH-2 (the parse checked): then nothing decodes to
+    // anything but itself, and reading with no escape character declared skips every search
+    // for one.
+    if !msg.has_escapes() {
+        delims.escape = None;
     }
     // The message after MSH (the segments read as text) validated as UTF-8 once, rather
     // than segment by segment.

@@ -1,7 +1,8 @@
 //! `Message::parse` (a word at a time, recording field separators) against a reference written
 //! byte by byte from the documented rules: the same segments or the same first error, for
 //! mutated messages, delimiter soup and arbitrary bytes, with default and with tiny limits;
-//! and `Message::field_at` (recorded separators) gives what `Segment::field` (rescan) gives.
+//! `Message::field_at` (recorded separators) gives what `Segment::field` (rescan) gives, and
+//! `Message::has_escapes` says whether the escape character occurs after MSH-2.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -138,6 +139,15 @@ fn agree(raw: &[u8]) {
             (Ok(m), Ok(segments)) => {
                 let got: Vec<&[u8]> = m.segments().map(|s| s.raw()).collect();
                 assert_eq!(&got, segments, "{text:?}");
+                // The escape character anywhere after the first MSH-2.
+                let d = m.delimiters();
+                let msh = segments[0];
+                let msh2_end = 4 + msh[4..]
+                    .iter()
+                    .position(|&b| b == d.field)
+                    .unwrap_or(msh.len() - 4);
+                let escapes = d.escape.is_some_and(|e| raw[msh2_end..].contains(&e));
+                assert_eq!(m.has_escapes(), escapes, "{text:?}");
                 for s in m.segments() {
                     for n in 0..s.field_count() + 3 {
                         let rescan = s.field(n);
@@ -173,6 +183,9 @@ fn every_kind_of_message_parses_as_the_reference_does() {
         "MSH#^~\\&#A#B#C#D#20261129##ADT^A01#1#P#2.5\rPID#1##X".to_owned(),
         // MSH-2 with only a component separator: no repetitions.
         "MSH|^|A|B|C|D|20261129||ADT^A01|1|P|2.5\rPID|1||X~Y^Z".to_owned(),
+        // The escape character only in MSH-2, after it, or not declared at all.
+        "MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5\rPID|1||X\\T\\Y".to_owned(),
+        "MSH|^~|A|B|C|D|1||ADT^A01|1|P|2.5\rPID|1||X\\T\\Y".to_owned(),
         // MSH-9 or MSH-10 with an empty first repetition: missing.
         "MSH|^~\\&|A|B|C|D|1||~ADT^A01|1|P|2.5\rPID|1".to_owned(),
         "MSH|^~\\&|A|B|C|D|1||ADT^A01|~1|P|2.5\rPID|1".to_owned(),
