@@ -61,7 +61,8 @@ fn touch(v: Value<'_>) {
 
 /// `Header::parse`, `Message::parse` (with LF terminators allowed when byte 0 is odd) and
 /// walking every segment, field, repetition, component and subcomponent (decoded, as text and
-/// as a number) never panic.
+/// as a number) never panic; every field found from the separators recorded while parsing
+/// (`Message::field_at`) is the field a rescan of its segment finds (`Segment::field`).
 pub fn message(data: &[u8]) {
     let _ = std::hint::black_box(Header::parse(data));
     let lf = data.first().is_some_and(|b| b & 1 == 1);
@@ -81,6 +82,14 @@ pub fn message(data: &[u8]) {
         h.ack_mode(),
     ));
     for seg in msg.segments() {
+        for n in 0..=seg.field_count() + 1 {
+            assert_eq!(
+                msg.field_at(seg.index(), n),
+                seg.field(n),
+                "field {n} of segment {}",
+                seg.index()
+            );
+        }
         for f in (1..=seg.field_count() + 1).filter_map(|n| seg.field(n)) {
             touch(f.value());
             for r in (1..=f.repetition_count() + 1).filter_map(|n| f.repetition(n)) {

@@ -29,10 +29,7 @@ impl<'a> Header<'a> {
         if raw.is_empty() {
             return Err(ParseError::Empty);
         }
-        let end = raw
-            .iter()
-            .position(|&b| b == b'\r' || b == b'\n')
-            .unwrap_or(raw.len());
+        let end = memchr::memchr2(b'\r', b'\n', raw).unwrap_or(raw.len());
         let seg = raw.get(..end).unwrap_or(raw);
         if !seg.starts_with(b"MSH") {
             return Err(ParseError::NotMsh);

@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 mod ack;
+mod bytes;
 mod delimiters;
 mod escape;
 pub mod fuzzing;

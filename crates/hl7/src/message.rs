@@ -1,8 +1,12 @@
 //! Zero-copy view of one HL7 v2 message (HL7 v2.5 §2.5 message construction rules).
 
-use core::ops::Range;
+mod located;
+mod scan;
 
-use crate::{Delimiters, Header, ParseLimits, Path, PathError, Segment, Value};
+pub(crate) use located::Located;
+use scan::{END, Scan, byte_classes, special_patterns};
+
+use crate::{Delimiters, Field, Header, ParseLimits, Path, PathError, Segment, Value};
 
 /// The sender's bytes are not a message this parser accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -82,162 +86,36 @@ pub enum ParseError {
 
 /// Zero-copy view of one HL7 v2 message.
 ///
-/// It stores one bounded `Vec` of segment ranges; fields are found lazily when asked for.
+/// It stores one bounded `Vec` of segment spans and one of field separator offsets (both
+/// recorded by the parse pass), so a field is found without rescanning its segment.
 #[derive(Debug, Clone)]
 pub struct Message<'a> {
     raw: &'a [u8],
     header: Header<'a>,
-    segments: Vec<Range<usize>>,
+    segments: Vec<Span>,
+    /// Offset within its segment of every field separator, segment after segment (for MSH
+    /// the first is MSH-1 itself). At most `max_fields_per_segment` per segment.
+    seps: Vec<usize>,
+    /// Whether the escape character occurs after MSH-2.
+    escapes: bool,
 }
 
-/// What a byte means inside a segment, looked up once per byte instead of comparing it with
-/// every delimiter (the parse loop is the hot path of every message).
-const ORDINARY: u8 = 0;
-const FIELD: u8 = 1;
-const REPETITION: u8 = 2;
-const COMPONENT: u8 = 3;
-const SUBCOMPONENT: u8 = 4;
-const END: u8 = 5;
-
-fn byte_classes(d: &Delimiters) -> [u8; 256] {
-    let mut classes = [ORDINARY; 256];
-    if let Some(s) = d.subcomponent {
-        classes[usize::from(s)] = SUBCOMPONENT;
-    }
-    classes[usize::from(d.component)] = COMPONENT;
-    // With a one-character MSH-2 the repetition separator is the field separator: no repetitions.
-    if d.repetition != d.field {
-        classes[usize::from(d.repetition)] = REPETITION;
-    }
-    classes[usize::from(d.field)] = FIELD;
-    classes[usize::from(b'\r')] = END;
-    classes[usize::from(b'\n')] = END;
-    classes
+/// Where one segment lies in the message.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+    /// Index in `Message::seps` of the segment's first field separator.
+    first_sep: usize,
 }
 
-/// Counts of the current field, repetition and component, checked against the limits.
-struct Counter<'l> {
-    index: usize,
-    field: usize,
-    reps: usize,
-    comps: usize,
-    subs: usize,
-    limits: &'l ParseLimits,
-}
-
-impl Counter<'_> {
-    #[inline]
-    fn step(&mut self, class: u8) -> Result<(), ParseError> {
-        let l = self.limits;
-        match class {
-            FIELD => {
-                self.field += 1;
-                if self.field > l.max_fields_per_segment {
-                    return Err(ParseError::TooManyFields {
-                        segment: self.index,
-                        limit: l.max_fields_per_segment,
-                    });
-                }
-                (self.reps, self.comps, self.subs) = (1, 1, 1);
-            }
-            REPETITION => {
-                self.reps += 1;
-                if self.reps > l.max_repetitions {
-                    return Err(ParseError::TooManyRepetitions {
-                        segment: self.index,
-                        field: self.field,
-                        limit: l.max_repetitions,
-                    });
-                }
-                (self.comps, self.subs) = (1, 1);
-            }
-            COMPONENT => {
-                self.comps += 1;
-                if self.comps > l.max_components {
-                    return Err(ParseError::TooManyComponents {
-                        segment: self.index,
-                        field: self.field,
-                        limit: l.max_components,
-                    });
-                }
-                self.subs = 1;
-            }
-            SUBCOMPONENT => {
-                self.subs += 1;
-                if self.subs > l.max_subcomponents {
-                    return Err(ParseError::TooManySubcomponents {
-                        segment: self.index,
-                        field: self.field,
-                        limit: l.max_subcomponents,
-                    });
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-}
-
-/// Scan one segment from the start of `rest`: validate its id, check every count against the
-/// limits, and find its end, all in one pass. Returns the segment length and its terminator.
-fn scan_segment(
-    rest: &[u8],
-    index: usize,
-    delims: &Delimiters,
-    classes: &[u8; 256],
-    limits: &ParseLimits,
-) -> Result<(usize, Option<u8>), ParseError> {
-    let id_ok = rest.get(..3).is_some_and(|id| {
-        id.iter()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-    });
-    let after_id = rest.get(3).copied();
-    if !id_ok || after_id.is_some_and(|b| b != delims.field && classes[usize::from(b)] != END) {
-        return Err(ParseError::BadSegmentId { segment: index });
-    }
-    let mut counter = Counter {
-        index,
-        field: 0,
-        reps: 1,
-        comps: 1,
-        subs: 1,
-        limits,
-    };
-    let body_start = if rest.starts_with(b"MSH") {
-        // MSH-1/MSH-2 are not split; every MSH must declare the message's own delimiters (no
-        // smuggled second set).
-        let seg_len = rest
-            .iter()
-            .position(|&b| b == b'\r' || b == b'\n')
-            .unwrap_or(rest.len());
-        let (own, msh2_end) = Delimiters::from_msh(rest.get(..seg_len).unwrap_or(&[]))?;
-        if own != *delims {
-            return Err(ParseError::BadDelimiters);
-        }
-        counter.field = 2;
-        if counter.field > limits.max_fields_per_segment {
-            return Err(ParseError::TooManyFields {
-                segment: index,
-                limit: limits.max_fields_per_segment,
-            });
-        }
-        msh2_end
-    } else {
-        3
-    };
-    let body = rest.get(body_start..).unwrap_or(&[]);
-    for (i, &b) in body.iter().enumerate() {
-        let class = classes[usize::from(b)];
-        if class == ORDINARY {
-            continue;
-        }
-        if class == END {
-            return Ok((body_start + i, Some(b)));
-        }
-        counter.step(class)?;
-    }
-    Ok((rest.len(), None))
-}
+/// Bytes per field separator assumed when sizing the separator list: the PCD-03 fixtures
+/// have one every 6.6 to 7.5 bytes, so a typical order needs no regrowth (the list grows
+/// past it when needed).
+const BYTES_PER_SEPARATOR: usize = 6;
+/// Most separator slots reserved up front, whatever the message size (a long message
+/// grows its list as it goes instead of reserving for the worst case).
+const MAX_INITIAL_SEPARATORS: usize = 4096;
 
 impl<'a> Message<'a> {
     /// Parse a message, validating every count against `limits`.
@@ -248,13 +126,22 @@ impl<'a> Message<'a> {
     pub fn parse(raw: &'a [u8], limits: &ParseLimits) -> Result<Self, ParseError> {
         let header = Header::parse(raw)?;
         let delims = header.delimiters();
-        let classes = byte_classes(&delims);
-        let mut segments: Vec<Range<usize>> = Vec::with_capacity(16);
+        let scan = Scan {
+            delims,
+            classes: byte_classes(&delims),
+            patterns: special_patterns(&delims),
+            limits,
+            first_msh2_end: header.msh2_end(),
+        };
+        let mut segments: Vec<Span> = Vec::with_capacity(16);
+        let mut seps: Vec<usize> =
+            Vec::with_capacity((raw.len() / BYTES_PER_SEPARATOR + 8).min(MAX_INITIAL_SEPARATORS));
         let mut pos = 0usize;
         while pos < raw.len() {
             let rest = raw.get(pos..).unwrap_or(&[]);
+            let first_sep = seps.len();
             let (len, terminator) = match rest.first() {
-                Some(&b) if classes[usize::from(b)] == END => (0, Some(b)),
+                Some(&b) if scan.classes[usize::from(b)] == END => (0, Some(b)),
                 _ => {
                     let index = segments.len();
                     if index >= limits.max_segments {
@@ -262,7 +149,7 @@ impl<'a> Message<'a> {
                             limit: limits.max_segments,
                         });
                     }
-                    scan_segment(rest, index, &delims, &classes, limits)?
+                    scan.segment(rest, index, &mut seps)?
                 }
             };
             let end = pos + len;
@@ -270,26 +157,50 @@ impl<'a> Message<'a> {
                 return Err(ParseError::UnexpectedLineFeed { offset: end });
             }
             if len > 0 {
-                segments.push(pos..end);
+                segments.push(Span {
+                    start: pos,
+                    end,
+                    first_sep,
+                });
             }
             pos = end + 1;
         }
-        if header.field(9).is_none() {
-            return Err(ParseError::MissingField { field: "MSH-9" });
-        }
-        if header.field(10).is_none() {
-            return Err(ParseError::MissingField { field: "MSH-10" });
-        }
-        Ok(Self {
+        // One vectorised search: usually nothing after MSH-2 needs decoding.
+        let after_msh2 = raw.get(header.msh2_end()..).unwrap_or_default();
+        let escapes = delims
+            .escape
+            .is_some_and(|e| memchr::memchr(e, after_msh2).is_some());
+        let msg = Self {
             raw,
             header,
             segments,
-        })
+            seps,
+            escapes,
+        };
+        // What `Header::field` reads (a non-empty first repetition), from the recorded
+        // separators: the field's first byte is there and is not a repetition separator.
+        let valued = |n| {
+            msg.field_at(0, n)
+                .is_some_and(|f| f.raw().first().is_some_and(|&b| b != delims.repetition))
+        };
+        if !valued(9) {
+            return Err(ParseError::MissingField { field: "MSH-9" });
+        }
+        if !valued(10) {
+            return Err(ParseError::MissingField { field: "MSH-10" });
+        }
+        Ok(msg)
     }
 
     /// The bytes the message was parsed from.
     pub fn raw(&self) -> &'a [u8] {
         self.raw
+    }
+
+    /// True when the escape character (MSH-2) occurs anywhere after MSH-2. When false, every
+    /// value of the message decodes to its raw bytes, so a reader may skip decoding.
+    pub fn has_escapes(&self) -> bool {
+        self.escapes
     }
 
     /// The delimiters declared by MSH-1 and MSH-2.
@@ -309,7 +220,7 @@ impl<'a> Message<'a> {
         self.segments
             .iter()
             .enumerate()
-            .filter_map(move |(i, r)| raw.get(r.clone()).map(|s| Segment::new(s, delims, i)))
+            .filter_map(move |(i, s)| raw.get(s.start..s.end).map(|s| Segment::new(s, delims, i)))
     }
 
     /// The number of (non-empty) segments.
@@ -317,15 +228,37 @@ impl<'a> Message<'a> {
         self.segments.len()
     }
 
-    /// The `occurrence`th (1-based) segment whose id is `id`.
-    pub fn segment(&self, id: &[u8], occurrence: usize) -> Option<Segment<'a>> {
+    /// The segment at `index` (0-based, as [`Segment::index`]) with its separator offsets.
+    pub(crate) fn located(&self, index: usize) -> Option<Located<'_, 'a>> {
+        let span = self.segments.get(index)?;
+        let seps_end = self
+            .segments
+            .get(index + 1)
+            .map_or(self.seps.len(), |next| next.first_sep);
+        Some(Located::new(
+            self.raw.get(span.start..span.end)?,
+            span.start,
+            self.seps.get(span.first_sep..seps_end)?,
+            self.delimiters(),
+        ))
+    }
+
+    /// Field `n` (HL7 numbering) of the segment at `index` (0-based, as [`Segment::index`]):
+    /// what [`Segment::field`] gives, found from the separator offsets recorded while parsing
+    /// instead of by rescanning the segment.
+    pub fn field_at(&self, index: usize, n: usize) -> Option<Field<'a>> {
+        self.located(index)?.field(n)
+    }
+
+    /// The index of the `occurrence`th (1-based) segment whose id is `id`.
+    fn find(&self, id: &[u8], occurrence: usize) -> Option<usize> {
         let skip = occurrence.checked_sub(1)?;
-        // Ids compared as 3-byte arrays on the stored ranges (rule paths look segments up
+        // Ids compared as 3-byte arrays on the stored spans (rule paths look segments up
         // for every message); an id of another length can only match a shorter segment.
         let wanted: Option<[u8; 3]> = id.try_into().ok();
         let mut left = skip;
-        for (i, r) in self.segments.iter().enumerate() {
-            let Some(seg) = self.raw.get(r.clone()) else {
+        for (i, span) in self.segments.iter().enumerate() {
+            let Some(seg) = self.raw.get(span.start..span.end) else {
                 continue;
             };
             let hit = match (wanted, seg.first_chunk::<3>()) {
@@ -334,12 +267,20 @@ impl<'a> Message<'a> {
             };
             if hit {
                 if left == 0 {
-                    return Some(Segment::new(seg, self.delimiters(), i));
+                    return Some(i);
                 }
                 left -= 1;
             }
         }
         None
+    }
+
+    /// The `occurrence`th (1-based) segment whose id is `id`.
+    pub fn segment(&self, id: &[u8], occurrence: usize) -> Option<Segment<'a>> {
+        let i = self.find(id, occurrence)?;
+        let span = self.segments.get(i)?;
+        let seg = self.raw.get(span.start..span.end)?;
+        Some(Segment::new(seg, self.delimiters(), i))
     }
 
     /// The value at `path`; `None` when absent **or empty** (an empty field, component or
@@ -348,8 +289,10 @@ impl<'a> Message<'a> {
     /// Without a component the whole repetition is returned (e.g. `MSH-9` gives
     /// `RGV^O15^RGV_O15`); without a subcomponent the whole component.
     pub fn get(&self, path: &Path) -> Option<Value<'a>> {
-        let seg = self.segment(&path.segment, path.occurrence)?;
-        let rep = seg.field(path.field)?.repetition(path.repetition)?;
+        let index = self.find(&path.segment, path.occurrence)?;
+        let rep = self
+            .field_at(index, path.field)?
+            .repetition(path.repetition)?;
         let value = match path.component {
             None => rep.value(),
             Some(c) => {

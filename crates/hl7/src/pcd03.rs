@@ -5,11 +5,11 @@ use std::borrow::Cow;
 
 mod raw;
 
+use crate::message::Located;
 use crate::segment::find_byte;
 use crate::{Delimiters, Field, Message, Value};
 use raw::{
-    Raw, before, coded, first_text, observation_is, plain_components, segment_fields,
-    segment_pieces, text_of, unescaped,
+    Fields, Raw, before, coded, first_text, observation_is, plain_components, text_of, unescaped,
 };
 
 /// MSH-21 message profile of PCD-03.
@@ -308,48 +308,30 @@ pub enum Pcd03Error {
 }
 
 /// An order group being read.
-struct Group<'a> {
-    orc: &'a [u8],
-    rxg: Option<&'a [u8]>,
+struct Group<'m, 'a> {
+    orc: Located<'m, 'a>,
+    rxg: Option<Located<'m, 'a>>,
     pump_id: Option<Cow<'a, str>>,
     pump_id_rows: usize,
     weight: Option<Quantity<'a>>,
 }
 
 fn finish<'a>(
-    group: Group<'a>,
+    group: Group<'_, 'a>,
     number: usize,
+    text: Option<(usize, &'a str)>,
     d: &Delimiters,
 ) -> Result<InfusionOrder<'a>, Pcd03Error> {
     let rxg = group.rxg.ok_or(Pcd03Error::MissingRxg { order: number })?;
-    // RXG fields 1..=24 and ORC 1..=9 in one pass each instead of a scan per field.
-    let [
-        _,
-        _,
-        _,
-        give_code,
-        amount,
-        _,
-        amount_units,
-        _,
-        _,
-        _,
-        _,
-        _,
-        _,
-        _,
-        rate,
-        rate_units,
-        strength,
-        strength_units,
-        _,
-        _,
-        _,
-        _,
-        volume,
-        volume_units,
-    ] = segment_fields::<24>(rxg, d);
-    let [control, placer, _, _, _, _, _, parent, time] = segment_fields::<9>(group.orc, d);
+    // Only the fields read, each located from the recorded separators.
+    let (rxg, orc) = (
+        Fields::new(rxg, text, d, false),
+        Fields::new(group.orc, text, d, false),
+    );
+    let [give_code, amount, amount_units] = [4, 5, 7].map(|n| rxg.get(n));
+    let [rate, rate_units, strength, strength_units] = [15, 16, 17, 18].map(|n| rxg.get(n));
+    let [volume, volume_units] = [23, 24].map(|n| rxg.get(n));
+    let [control, placer, parent, time] = [1, 2, 8, 9].map(|n| orc.get(n));
     Ok(InfusionOrder {
         order_control: OrderControl::from_value(Some(Value::new(control.bytes(), *d))),
         placer_order_number: first_text(placer, d),
@@ -368,27 +350,39 @@ fn finish<'a>(
 
 /// Read the orders of a PCD-03 `RGV^O15` message (at most [`MAX_ORDERS`]).
 pub fn read_infusion_orders<'a>(msg: &Message<'a>) -> Result<InfusionOrderMessage<'a>, Pcd03Error> {
-    // MSH-9 scanned for once, then its first two components.
-    let kind = msg
-        .header()
-        .segment()
-        .field(9)
-        .and_then(|f| f.repetition(1));
+    // MSH-9 found from the recorded separators, then its first two components.
+    let kind = msg.field_at(0, 9).and_then(|f| f.repetition(1));
     let component = |n| kind.and_then(|r| r.component(n)).map(|c| c.value());
     let is = |v: Option<Value<'_>>, s: &[u8]| v.is_some_and(|v| v.decoded().as_ref() == s);
     if !(is(component(1), b"RGV") && is(component(2), b"O15")) {
         return Err(Pcd03Error::NotRgvO15);
     }
-    let delims = msg.delimiters();
+    let mut delims = msg.delimiters();
+    // Usually no escape character follows MSH-2 (the parse checked): then nothing decodes to
+    // anything but itself, and reading with no escape character declared skips every search
+    // for one.
+    if !msg.has_escapes() {
+        delims.escape = None;
+    }
+    // The message after MSH (the segments read as text) validated as UTF-8 once, rather
+    // than segment by segment.
+    let text_start = msg.located(1).map_or(msg.raw().len(), |s| s.start());
+    let text = msg
+        .raw()
+        .get(text_start..)
+        .and_then(|rest| core::str::from_utf8(rest).ok())
+        .filter(|_| raw::ascii_separators(&delims))
+        .map(|t| (text_start, t));
     let mut patient_id = None;
     let mut care_area = None;
     let (mut seen_pid, mut seen_pv1) = (false, false);
-    let mut orders: Vec<InfusionOrder<'a>> = Vec::new();
-    let mut current: Option<Group<'a>> = None;
+    // One order is the usual message: room for exactly one (a small allocation), growing
+    // for more.
+    let mut orders: Vec<InfusionOrder<'a>> = Vec::with_capacity(1);
+    let mut current: Option<Group<'_, 'a>> = None;
     let mut first_weight: Option<Quantity<'a>> = None;
 
-    for seg in msg.segments() {
-        let index = seg.index();
+    for (index, seg) in (0..msg.segment_count()).filter_map(|i| Some((i, msg.located(i)?))) {
         let out_of_order = Pcd03Error::SegmentOrder { segment: index };
         match seg.id() {
             b"MSH" if index != 0 => return Err(out_of_order),
@@ -397,29 +391,24 @@ pub fn read_infusion_orders<'a>(msg: &Message<'a>) -> Result<InfusionOrderMessag
                     return Err(out_of_order);
                 }
                 seen_pid = true;
-                patient_id = seg
-                    .field(3)
-                    .and_then(|f| f.component(1))
-                    .map(|c| c.value())
-                    .filter(|v| !v.is_empty())
-                    .map(|v| v.text());
+                patient_id = first_text(Fields::new(seg, text, &delims, true).get(3), &delims);
             }
             b"PV1" => {
                 if seen_pv1 || current.is_some() {
                     return Err(out_of_order);
                 }
                 seen_pv1 = true;
-                care_area = first_text(segment_fields::<3>(seg.raw(), &delims)[2], &delims);
+                care_area = first_text(Fields::new(seg, text, &delims, false).get(3), &delims);
             }
             b"ORC" => {
                 if let Some(group) = current.take() {
-                    orders.push(finish(group, orders.len() + 1, &delims)?);
+                    orders.push(finish(group, orders.len() + 1, text, &delims)?);
                 }
                 if orders.len() >= MAX_ORDERS {
                     return Err(Pcd03Error::TooManyOrders { limit: MAX_ORDERS });
                 }
                 current = Some(Group {
-                    orc: seg.raw(),
+                    orc: seg,
                     rxg: None,
                     pump_id: None,
                     pump_id_rows: 0,
@@ -427,7 +416,7 @@ pub fn read_infusion_orders<'a>(msg: &Message<'a>) -> Result<InfusionOrderMessag
                 });
             }
             b"RXG" => match current.as_mut() {
-                Some(group) if group.rxg.is_none() => group.rxg = Some(seg.raw()),
+                Some(group) if group.rxg.is_none() => group.rxg = Some(seg),
                 _ => return Err(out_of_order),
             },
             b"TQ1" if current.is_none() => return Err(out_of_order),
@@ -441,20 +430,15 @@ pub fn read_infusion_orders<'a>(msg: &Message<'a>) -> Result<InfusionOrderMessag
                 };
                 // OBX-3, -5 and -6 first; OBX-18 only for the (one) pump row. Only the
                 // fields read as text are validated as UTF-8.
-                let [_, _, code, _, value, units] = segment_pieces::<6>(seg.raw(), &delims);
+                let code = seg.field_raw(3);
+                let obx = Fields::new(seg, text, &delims, true);
                 if observation_is(code, &delims, MDC_DEV_PUMP_INFUS_VMD, PUMP_NAME) {
                     group.pump_id_rows += 1;
                     if group.pump_id.is_none() {
-                        group.pump_id = seg
-                            .field(18)
-                            .and_then(|f| first_text(Raw::checked(f.raw(), &delims), &delims));
+                        group.pump_id = first_text(obx.get(18), &delims);
                     }
                 } else if observation_is(code, &delims, MDC_ATTR_PT_WEIGHT, WEIGHT_NAME) {
-                    let weight = Quantity::from_raw(
-                        Raw::checked(value, &delims),
-                        Raw::checked(units, &delims),
-                        &delims,
-                    );
+                    let weight = Quantity::from_raw(obx.get(5), obx.get(6), &delims);
                     if first_weight.is_none() {
                         first_weight.clone_from(&weight);
                     }
@@ -469,7 +453,7 @@ pub fn read_infusion_orders<'a>(msg: &Message<'a>) -> Result<InfusionOrderMessag
     let Some(group) = current else {
         return Err(Pcd03Error::NoOrder);
     };
-    orders.push(finish(group, orders.len() + 1, &delims)?);
+    orders.push(finish(group, orders.len() + 1, text, &delims)?);
     for order in &mut orders {
         if order.patient_weight.is_none() {
             order.patient_weight.clone_from(&first_weight);

@@ -2,92 +2,8 @@
 //!
 //! Nothing here allocates: every accessor scans the raw bytes of its own level.
 
+pub(crate) use crate::bytes::{find_byte, find_either, for_each_piece};
 use crate::{Delimiters, Value};
-
-/// The first `needle` in `hay`. HL7 pieces are mostly a few bytes long, where setting up a
-/// vector search costs more than the search: the first [`SHORT_SCAN`] bytes are scanned a word
-/// at a time, and memchr takes over for long text (notes, base64 payloads).
-pub(crate) fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
-    const LOW: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    let pattern = u64::from_ne_bytes([needle; 8]);
-    let head = hay.get(..SHORT_SCAN).unwrap_or(hay);
-    let mut words = head.chunks_exact(8);
-    let mut offset = 0;
-    for word in &mut words {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
-        let x = u64::from_le_bytes(bytes) ^ pattern;
-        // The lowest flagged byte is the first zero byte of `x`, i.e. the first match (SWAR
-        // "has zero byte"; false flags only ever sit above a true one).
-        let found = x.wrapping_sub(LOW) & !x & HIGH;
-        if found != 0 {
-            return Some(offset + (found.trailing_zeros() / 8) as usize);
-        }
-        offset += 8;
-    }
-    if let Some(i) = words.remainder().iter().position(|&b| b == needle) {
-        return Some(offset + i);
-    }
-    let tail = hay.get(SHORT_SCAN..)?;
-    memchr::memchr(needle, tail).map(|i| i + SHORT_SCAN)
-}
-
-/// Bytes [`find_byte`] scans itself before handing over to memchr.
-const SHORT_SCAN: usize = 64;
-
-/// Split `raw` on `sep` in one pass a word at a time, calling `emit(start, end)` for each of
-/// the first `max` pieces (`raw[start..end]`); returns how many were emitted. Readers that
-/// need many fields or components of one piece (every order of every message) use this
-/// instead of a [`find_byte`] call per piece.
-#[inline]
-pub(crate) fn for_each_piece(
-    raw: &[u8],
-    sep: u8,
-    max: usize,
-    mut emit: impl FnMut(usize, usize),
-) -> usize {
-    const LOW7: u64 = u64::from_ne_bytes([0x7F; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    if max == 0 {
-        return 0;
-    }
-    let pattern = u64::from_ne_bytes([sep; 8]);
-    let mut emitted = 0;
-    let mut start = 0;
-    let mut base = 0;
-    let mut words = raw.chunks_exact(8);
-    for word in &mut words {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
-        let x = u64::from_le_bytes(bytes) ^ pattern;
-        // Exact zero-byte test (no false flags): the high bit of every byte of `x` that is 0.
-        let mut found = !(((x & LOW7).wrapping_add(LOW7)) | x) & HIGH;
-        while found != 0 {
-            let at = base + (found.trailing_zeros() / 8) as usize;
-            emit(start, at);
-            emitted += 1;
-            if emitted == max {
-                return emitted;
-            }
-            start = at + 1;
-            found &= found - 1;
-        }
-        base += 8;
-    }
-    for (i, &b) in words.remainder().iter().enumerate() {
-        if b == sep {
-            emit(start, base + i);
-            emitted += 1;
-            if emitted == max {
-                return emitted;
-            }
-            start = base + i + 1;
-        }
-    }
-    emit(start, raw.len());
-    emitted + 1
-}
 
 /// The `n`th (1-based) piece of `raw` split on `sep`; no split when `sep` is `None`.
 fn nth_piece(raw: &[u8], sep: Option<u8>, n: usize) -> Option<&[u8]> {
@@ -295,7 +211,7 @@ impl<'a> Field<'a> {
         }
     }
 
-    fn literal(raw: &'a [u8], delims: Delimiters) -> Self {
+    pub(crate) fn literal(raw: &'a [u8], delims: Delimiters) -> Self {
         Self {
             raw,
             delims,
@@ -465,68 +381,6 @@ impl<'a> Component<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn find_byte_finds_the_first_match_at_every_offset() {
-        // Across the word-at-a-time head, its remainder and the memchr tail.
-        for len in 0..150 {
-            let mut hay = vec![b'a'; len];
-            assert_eq!(find_byte(b'|', &hay), None, "len {len}");
-            for at in 0..len {
-                hay.fill(b'a');
-                hay[at] = b'|';
-                if at + 3 < len {
-                    hay[at + 3] = b'|';
-                }
-                assert_eq!(find_byte(b'|', &hay), Some(at), "len {len} at {at}");
-                // A byte one above the needle must not be taken for it.
-                hay[at] = b'}';
-                let expected = hay.iter().position(|&b| b == b'|');
-                assert_eq!(find_byte(b'|', &hay), expected, "len {len} at {at}");
-            }
-        }
-        let high = [0x80u8, 0xFF, 0x7F, 0x01, 0x00, 0xFE, 0x81, 0x00, 0xFF];
-        for needle in [0x00, 0x01, 0x7F, 0x80, 0x81, 0xFE, 0xFF] {
-            assert_eq!(
-                find_byte(needle, &high),
-                high.iter().position(|&b| b == needle)
-            );
-        }
-    }
-
-    #[test]
-    fn for_each_piece_is_split() {
-        for len in 0..40 {
-            for pattern in 0..4u64 {
-                // Separators at pseudo-random places, including adjacent and at both ends.
-                let hay: Vec<u8> = (0..len)
-                    .map(|i| {
-                        let h = (i as u64 + 1).wrapping_mul(0x9E37_79B9 + pattern * 7919) >> 7;
-                        if h % (pattern + 2) == 0 {
-                            b'^'
-                        } else {
-                            b'a' + (i % 26) as u8
-                        }
-                    })
-                    .collect();
-                let expected: Vec<&[u8]> = hay.split(|&b| b == b'^').collect();
-                for max in 0..expected.len() + 2 {
-                    let mut got = Vec::new();
-                    let n = for_each_piece(&hay, b'^', max, |s, e| got.push(&hay[s..e]));
-                    assert_eq!(n, got.len());
-                    let want: Vec<&[u8]> = expected.iter().take(max).copied().collect();
-                    assert_eq!(got, want, "len {len} pattern {pattern} max {max}");
-                }
-            }
-        }
-        let high = [0x80u8, 0xFF, 0x7F, 0x01, 0x00, 0xFE, 0x81, 0x00, 0xFF, 0x00];
-        for sep in [0x00, 0x01, 0x7F, 0x80, 0xFE, 0xFF] {
-            let mut got = Vec::new();
-            for_each_piece(&high, sep, usize::MAX, |s, e| got.push(&high[s..e]));
-            let want: Vec<&[u8]> = high.split(|&b| b == sep).collect();
-            assert_eq!(got, want, "sep {sep:#x}");
-        }
-    }
 
     #[test]
     fn nth_piece_is_split() {

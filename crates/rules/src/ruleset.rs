@@ -129,23 +129,32 @@ struct Envelope<'m> {
 
 impl<'m> Envelope<'m> {
     fn of(msg: &Message<'m>) -> Self {
-        // MSH-3, -4 and -9 from one pass over MSH (these are read for every message).
-        let [_, _, app, fac, _, _, _, _, kind] = msg.header().segment().first_fields::<9>();
+        // MSH-3, -4 and -9 from the separators the parse recorded (read for every message).
+        let [app, fac, kind] = [3, 4, 9].map(|n| msg.field_at(0, n));
+        let escapes = msg.has_escapes();
         let component = |f: Option<wardgate_hl7::Field<'m>>, c| {
             f.and_then(|f| f.component(c)).map(|c| c.value())
         };
         Envelope {
-            code: text_of(component(kind, 1)),
-            trigger: text_of(component(kind, 2)),
-            application: text_of(component(app, 1)),
-            facility: text_of(component(fac, 1)),
+            code: text_of(component(kind, 1), escapes),
+            trigger: text_of(component(kind, 2), escapes),
+            application: text_of(component(app, 1), escapes),
+            facility: text_of(component(fac, 1), escapes),
         }
     }
 }
 
 /// The decoded value; borrowed unless it had escapes to decode.
-fn text_of(v: Option<wardgate_hl7::Value<'_>>) -> Option<Cow<'_, [u8]>> {
-    v.map(|v| v.decoded()).filter(|v| !v.is_empty())
+fn text_of(v: Option<wardgate_hl7::Value<'_>>, escapes: bool) -> Option<Cow<'_, [u8]>> {
+    // Without an escape character after MSH-2 decoding is the identity: skip its search.
+    v.map(|v| {
+        if escapes {
+            v.decoded()
+        } else {
+            Cow::Borrowed(v.raw())
+        }
+    })
+    .filter(|v| !v.is_empty())
 }
 
 impl Rule {
@@ -186,7 +195,7 @@ impl Rule {
             }
         }
         self.fields.iter().all(|(path, cond)| {
-            let text = text_of(msg.get(path));
+            let text = text_of(msg.get(path), msg.has_escapes());
             cond.holds(text.as_deref())
         })
     }

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use super::Coded;
+use crate::message::Located;
 use crate::segment::find_byte;
 use crate::{Delimiters, Field, Value};
 
@@ -60,57 +61,59 @@ pub(super) fn ascii_separators(delims: &Delimiters) -> bool {
         .all(u8::is_ascii)
 }
 
-impl<'a> Raw<'a> {
-    /// One field's bytes, as text when they are UTF-8 (and the separators ASCII).
-    pub(super) fn checked(bytes: &'a [u8], delims: &Delimiters) -> Self {
-        match core::str::from_utf8(bytes) {
-            Ok(text) if ascii_separators(delims) => Raw::Text(text),
-            _ => Raw::Bytes(bytes),
+/// The fields of a (non-MSH) segment, found from the separator offsets the parse recorded,
+/// as text when they are UTF-8 (and the separators ASCII).
+pub(super) struct Fields<'m, 'a> {
+    segment: Located<'m, 'a>,
+    /// The segment as text, when known to be UTF-8.
+    text: Option<&'a str>,
+    /// Without `text`, whether to validate each field read on its own.
+    check_each: bool,
+}
+
+impl<'m, 'a> Fields<'m, 'a> {
+    /// The segment's text from `message` (the message from an offset on, as text, when it is
+    /// UTF-8 and its separators ASCII: validated once for every segment read), else, with
+    /// `check_each` false, the whole segment validated at once (for segments where most
+    /// fields are read) or, with `check_each`, every field read validated on its own.
+    pub(super) fn new(
+        segment: Located<'m, 'a>,
+        message: Option<(usize, &'a str)>,
+        delims: &Delimiters,
+        check_each: bool,
+    ) -> Self {
+        let start = segment.start();
+        let text = match message {
+            Some((base, m)) => start
+                .checked_sub(base)
+                .and_then(|from| m.get(from..from + segment.raw().len())),
+            None if check_each || !ascii_separators(delims) => None,
+            None => core::str::from_utf8(segment.raw()).ok(),
+        };
+        Self {
+            segment,
+            text,
+            check_each: check_each && text.is_none() && ascii_separators(delims),
         }
     }
-}
 
-/// Fields 1..=N of a (non-MSH) segment's raw bytes, empty beyond the last, not validated.
-pub(super) fn segment_pieces<'a, const N: usize>(
-    segment: &'a [u8],
-    delims: &Delimiters,
-) -> [&'a [u8]; N] {
-    let mut out: [&[u8]; N] = [&[]; N];
-    // Byte 3 is the field separator (the parser checked the segment id).
-    let body = segment.get(4..).unwrap_or_default();
-    let mut slots = out.iter_mut();
-    crate::segment::for_each_piece(body, delims.field, N, |start, end| {
-        if let Some(slot) = slots.next() {
-            *slot = body.get(start..end).unwrap_or_default();
+    /// Field `n` (HL7 numbering), empty when absent.
+    pub(super) fn get(&self, n: usize) -> Raw<'a> {
+        let Some(range) = self.segment.field_range(n) else {
+            return Raw::Bytes(&[]);
+        };
+        // An ASCII separator sits on character boundaries, so `get` never fails here.
+        if let Some(t) = self.text.and_then(|t| t.get(range.clone())) {
+            return Raw::Text(t);
         }
-    });
-    out
-}
-
-/// Fields 1..=N of a (non-MSH) segment's raw bytes, empty beyond the last.
-pub(super) fn segment_fields<'a, const N: usize>(
-    segment: &'a [u8],
-    delims: &Delimiters,
-) -> [Raw<'a>; N] {
-    let mut out = [Raw::Bytes(&[]); N];
-    // Byte 3 is the field separator (the parser checked the segment id).
-    let body = segment.get(4..).unwrap_or_default();
-    let text = if ascii_separators(delims) {
-        core::str::from_utf8(body).ok()
-    } else {
-        None
-    };
-    let mut slots = out.iter_mut();
-    crate::segment::for_each_piece(body, delims.field, N, |start, end| {
-        if let Some(slot) = slots.next() {
-            // An ASCII separator sits on character boundaries, so `get` never fails here.
-            *slot = match text.and_then(|t| t.get(start..end)) {
-                Some(t) => Raw::Text(t),
-                None => Raw::Bytes(body.get(start..end).unwrap_or_default()),
-            };
+        let bytes = self.segment.raw().get(range).unwrap_or_default();
+        if self.check_each {
+            if let Ok(t) = core::str::from_utf8(bytes) {
+                return Raw::Text(t);
+            }
         }
-    });
-    out
+        Raw::Bytes(bytes)
+    }
 }
 
 /// The text before the first `sep` in `text` (all of it without one).
@@ -151,6 +154,18 @@ pub(super) fn text_of<'a>(raw: Raw<'a>, delims: &Delimiters) -> Cow<'a, str> {
 /// this way): a component that is not UTF-8 has a non-ASCII byte, so it equals neither, as
 /// its decoded text would not.
 pub(super) fn observation_is(field: &[u8], delims: &Delimiters, code: &str, name: &str) -> bool {
+    // Usually OBX-3.1 is the code itself: a raw first component equal to it (an ASCII code
+    // without the escape character decodes to itself) answers at once.
+    let code_bytes = code.as_bytes();
+    if let Some(after) = field.strip_prefix(code_bytes) {
+        let ends = after
+            .first()
+            .is_none_or(|&b| b == delims.component || b == delims.repetition);
+        let plain_code = delims.escape.is_none_or(|e| !code_bytes.contains(&e));
+        if ends && plain_code {
+            return true;
+        }
+    }
     let rep = match find_byte(delims.repetition, field) {
         Some(end) => field.get(..end).unwrap_or_default(),
         None => field,
@@ -173,9 +188,13 @@ pub(super) fn observation_is(field: &[u8], delims: &Delimiters, code: &str, name
 /// Component 1 of the first repetition of a raw field, as text; `None` when empty.
 pub(super) fn first_text<'a>(field: Raw<'a>, delims: &Delimiters) -> Option<Cow<'a, str>> {
     let comp = match field {
-        Raw::Text(t) => before(t, delims.repetition)
-            .and_then(|rep| before(rep, delims.component))
-            .map(Raw::Text),
+        // Component 1 of repetition 1 ends at whichever separator comes first.
+        Raw::Text(t) => {
+            match crate::segment::find_either(delims.repetition, delims.component, t.as_bytes()) {
+                Some(end) => t.get(..end).map(Raw::Text),
+                None => Some(Raw::Text(t)),
+            }
+        }
         Raw::Bytes(_) => None,
     };
     let comp = match comp {
