@@ -209,8 +209,6 @@ fn every_kind_of_message_parses_as_the_reference_does() {
 }
 
 fn mutated_fixture() -> impl Strategy<Value = Vec<u8>> {
-    let base = common::rgv_o15().into_bytes();
-    let len = base.len();
     let special = prop_oneof![
         Just(b'|'),
         Just(b'^'),
@@ -220,15 +218,7 @@ fn mutated_fixture() -> impl Strategy<Value = Vec<u8>> {
         Just(b'\n'),
         any::<u8>(),
     ];
-    proptest::collection::vec((0..len, special), 0..12).prop_map(move |edits| {
-        let mut raw = base.clone();
-        for (i, b) in edits {
-            if let Some(slot) = raw.get_mut(i) {
-                *slot = b;
-            }
-        }
-        raw
-    })
+    common::strategies::mutated(common::rgv_o15().into_bytes(), special, 12)
 }
 
 fn delimiter_soup() -> impl Strategy<Value = Vec<u8>> {
@@ -245,11 +235,7 @@ fn delimiter_soup() -> impl Strategy<Value = Vec<u8>> {
         Just(b'1'),
         Just(0xE9u8),
     ];
-    proptest::collection::vec(alphabet, 0..300).prop_map(|tail| {
-        let mut raw = b"MSH|^~\\&#|A|B|C|D|1||RGV^O15|9|P|2.6\rORC|RE\rRXG|".to_vec();
-        raw.extend(tail);
-        raw
-    })
+    common::strategies::rxg_soup(alphabet, 300)
 }
 
 proptest! {

@@ -66,17 +66,7 @@ fn exercise(raw: &[u8]) {
 }
 
 fn mutated_fixture() -> impl Strategy<Value = Vec<u8>> {
-    let base = common::rgv_o15().into_bytes();
-    let len = base.len();
-    proptest::collection::vec((0..len, any::<u8>()), 0..8).prop_map(move |edits| {
-        let mut raw = base.clone();
-        for (i, b) in edits {
-            if let Some(slot) = raw.get_mut(i) {
-                *slot = b;
-            }
-        }
-        raw
-    })
+    common::strategies::mutated(common::rgv_o15().into_bytes(), any::<u8>(), 8)
 }
 
 fn delimiter_soup() -> impl Strategy<Value = Vec<u8>> {
@@ -95,11 +85,7 @@ fn delimiter_soup() -> impl Strategy<Value = Vec<u8>> {
         Just(b'1'),
         Just(b'.'),
     ];
-    proptest::collection::vec(alphabet, 0..200).prop_map(|tail| {
-        let mut raw = b"MSH|^~\\&#|A|B|C|D|1||RGV^O15|9|P|2.6\rORC|RE\rRXG|".to_vec();
-        raw.extend(tail);
-        raw
-    })
+    common::strategies::rxg_soup(alphabet, 200)
 }
 
 /// `Segment::first_fields` (one pass) gives what `Segment::field` gives field by field.

@@ -125,3 +125,39 @@ pub fn ack_aa() -> String {
         "MSA|CA|MSG00001".to_string(),
     ])
 }
+
+/// Property-test inputs shared by the parser's property and reference tests.
+pub mod strategies {
+    use proptest::prelude::*;
+
+    /// `base` with up to `max_edits - 1` bytes replaced by bytes drawn from `byte`.
+    pub fn mutated(
+        base: Vec<u8>,
+        byte: impl Strategy<Value = u8>,
+        max_edits: usize,
+    ) -> impl Strategy<Value = Vec<u8>> {
+        let len = base.len();
+        proptest::collection::vec((0..len, byte), 0..max_edits).prop_map(move |edits| {
+            let mut raw = base.clone();
+            for (i, b) in edits {
+                if let Some(slot) = raw.get_mut(i) {
+                    *slot = b;
+                }
+            }
+            raw
+        })
+    }
+
+    /// An `RGV^O15` MSH (with the v2.7 truncation character) and ORC, then an RXG whose body is
+    /// up to `max_len - 1` bytes drawn from `alphabet`.
+    pub fn rxg_soup(
+        alphabet: impl Strategy<Value = u8>,
+        max_len: usize,
+    ) -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(alphabet, 0..max_len).prop_map(|tail| {
+            let mut raw = b"MSH|^~\\&#|A|B|C|D|1||RGV^O15|9|P|2.6\rORC|RE\rRXG|".to_vec();
+            raw.extend(tail);
+            raw
+        })
+    }
+}
