@@ -1,6 +1,10 @@
 //! The audit log: one JSON line per verdict or connection event, without patient data, each line
 //! chained to the one before it by its SHA-256 (tamper evident; `wardgate audit verify`).
 
+mod verdict;
+
+pub use verdict::{audit_lines, permit_rule, permit_verdict};
+
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

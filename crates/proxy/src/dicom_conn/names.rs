@@ -2,7 +2,6 @@
 //! and a command's `<context id>#<message id>`. Never a patient's data or an instance UID.
 
 use wardgate_dicom::{AcceptedContext, CommandSet, PduType, uid};
-use wardgate_rules::{Denial, Permit};
 
 /// The PS3.6 keyword of a UID, or the UID itself when it is not in the table.
 pub fn uid_name(u: &str) -> String {
@@ -34,26 +33,4 @@ pub fn control_id(context_id: u8, cmd: &CommandSet<'_>) -> String {
 /// The PS3.8 name of a PDU type.
 pub fn pdu_name(t: PduType) -> String {
     t.to_string()
-}
-
-/// The audit verdict of a permit: `allow`, or `audit-deny` when an audit-mode rule would refuse.
-pub fn permit_verdict(audit: &[Denial]) -> &'static str {
-    if audit.is_empty() {
-        "allow"
-    } else {
-        "audit-deny"
-    }
-}
-
-/// `rule: reason` lines of audit-mode refusals.
-pub fn audit_lines(audit: &[Denial]) -> Vec<String> {
-    audit
-        .iter()
-        .map(|d| format!("{}: {}", d.rule, d.reason))
-        .collect()
-}
-
-/// The deciding rule of a permit, for the audit line.
-pub fn permit_rule(p: &Permit) -> Option<String> {
-    p.rule.as_deref().map(str::to_owned)
 }

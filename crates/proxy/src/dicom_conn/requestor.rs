@@ -10,11 +10,10 @@ use wardgate_dicom::{
 
 use super::held::{Fate, Ready};
 use super::inbox::{RawPdu, framer_error_kind};
-use super::names::{
-    audit_lines, command_name, control_id, pdu_name, permit_rule, permit_verdict, sop_class,
-};
+use super::names::{command_name, control_id, pdu_name, sop_class};
 use super::policy::{self, AssociationDecision, CommandDecision};
 use super::{Close, Driver, Side, Upstream, push_bounded, remove_id};
+use crate::audit::{audit_lines, permit_verdict};
 use crate::telemetry;
 use crate::upstream;
 
@@ -330,10 +329,7 @@ impl Driver {
         telemetry::inspection_time(&route, started.elapsed());
         let fate = match decision {
             CommandDecision::Allow(p) => {
-                rec.verdict = permit_verdict(&p.audit);
-                rec.rule = permit_rule(&p);
-                rec.alerts = p.alerts;
-                rec.audit = audit_lines(&p.audit);
+                rec.permitted(p);
                 rec.forwarded = true;
                 if let Some(id) = cmd.message_id {
                     push_bounded(&mut self.outstanding, id, limit);

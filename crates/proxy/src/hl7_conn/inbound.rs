@@ -82,14 +82,7 @@ impl Driver {
                 }
                 match verdict {
                     Verdict::Permit(p) => {
-                        rec.verdict = verdict_label(&p);
-                        rec.rule = p.rule.as_deref().map(str::to_owned);
-                        rec.alerts = p.alerts;
-                        rec.audit = p
-                            .audit
-                            .iter()
-                            .map(|d| format!("{}: {}", d.rule, d.reason))
-                            .collect();
+                        rec.permitted(p);
                         let control = header
                             .control_id()
                             .map(|v| v.raw().to_vec())
@@ -313,13 +306,5 @@ fn ack_error_code(header: &Header<'_>) -> AckCode {
     match header.ack_mode() {
         AckMode::Original => AckCode::AE,
         AckMode::Enhanced => AckCode::CE,
-    }
-}
-
-fn verdict_label(p: &wardgate_rules::Permit) -> &'static str {
-    if p.audit.is_empty() {
-        "allow"
-    } else {
-        "audit-deny"
     }
 }

@@ -202,18 +202,7 @@ impl Driver {
         }
         match verdict {
             Verdict::Permit(p) => {
-                rec.verdict = if p.audit.is_empty() {
-                    "allow"
-                } else {
-                    "audit-deny"
-                };
-                rec.rule = p.rule.as_deref().map(str::to_owned);
-                rec.alerts = p.alerts;
-                rec.audit = p
-                    .audit
-                    .iter()
-                    .map(|d| format!("{}: {}", d.rule, d.reason))
-                    .collect();
+                rec.permitted(p);
                 self.forward(&bytes, &h, rec).await
             }
             Verdict::Deny(d) => {

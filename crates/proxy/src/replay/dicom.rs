@@ -13,9 +13,8 @@ use wardgate_rules::{Overrides, RuleSet, Sender};
 
 use super::ReplayLine;
 use super::emit::{Ctx, Dir, Judge, Out, Outstanding, RxBuf, plain};
-use crate::dicom_conn::names::{
-    audit_lines, command_name, control_id, permit_rule, permit_verdict,
-};
+use crate::audit::{audit_lines, permit_rule, permit_verdict};
+use crate::dicom_conn::names::{command_name, control_id};
 use crate::dicom_conn::policy::{self, AssociationDecision, CommandDecision};
 
 /// Extension of the file holding the acceptor's PDUs next to the requestor's file.
