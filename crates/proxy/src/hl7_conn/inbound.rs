@@ -11,7 +11,7 @@ use wardgate_hl7::{
 };
 use wardgate_rules::Verdict;
 
-use super::{Driver, Frame, Outstanding, message_type, mllp_kind, send};
+use super::{Driver, Frame, Outstanding, message_ids, message_type, mllp_kind, send};
 use crate::audit::AuditRecord;
 use crate::audit_gate::{self, Ahead};
 use crate::config::FailurePolicy;
@@ -63,8 +63,9 @@ impl Driver {
                     inventory.hl7(&route, &self.link.peer, &msg, true);
                 }
                 let header = msg.header();
-                rec.message_type = Some(message_type(header));
-                rec.control_id = header.control_id().map(|v| v.to_text());
+                let (message_type, control) = message_ids(&msg);
+                rec.message_type = Some(message_type);
+                rec.control_id = control.map(|v| v.to_text());
                 let now_ms = SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis() as i64);
@@ -83,10 +84,7 @@ impl Driver {
                 match verdict {
                     Verdict::Permit(p) => {
                         rec.permitted(p);
-                        let control = header
-                            .control_id()
-                            .map(|v| v.raw().to_vec())
-                            .unwrap_or_default();
+                        let control = control.map(|v| v.raw().to_vec()).unwrap_or_default();
                         self.forward(&frame.bytes, control, header, rec).await
                     }
                     Verdict::Deny(d) => {

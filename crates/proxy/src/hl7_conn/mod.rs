@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use wardgate_hl7::{FrameKind, Header, MllpError, MllpFramer};
+use wardgate_hl7::{FrameKind, Header, Message, MllpError, MllpFramer, Value};
 use wardgate_rules::Sender;
 
 use crate::io::BoxedIo;
@@ -137,10 +137,31 @@ impl Exchange for Driver {
     }
 }
 
-/// `MSH-9.1^MSH-9.2` as audited. Built in one allocation: it runs twice per message.
+/// `MSH-9.1^MSH-9.2` as audited, from a header that is all that could be read.
 fn message_type(h: &Header<'_>) -> String {
-    let code = h.message_code().map(|v| v.text()).unwrap_or_default();
-    match h.trigger_event().map(|t| t.text()) {
+    type_text(h.message_code(), h.trigger_event())
+}
+
+/// `MSH-9.1^MSH-9.2` and MSH-10 of a parsed message, read through the field positions the parse
+/// recorded (the header's accessors rescan MSH for each; this runs twice per message).
+fn message_ids<'a>(msg: &Message<'a>) -> (String, Option<Value<'a>>) {
+    let non_empty = |v: Value<'a>| (!v.is_empty()).then_some(v);
+    let msh9 = msg.field_at(0, 9);
+    let part = |c| {
+        msh9.and_then(|f| f.component(c))
+            .and_then(|c| non_empty(c.value()))
+    };
+    let control = msg
+        .field_at(0, 10)
+        .and_then(|f| f.repetition(1))
+        .and_then(|r| non_empty(r.value()));
+    (type_text(part(1), part(2)), control)
+}
+
+/// `code^trigger`, built in one allocation.
+fn type_text(code: Option<Value<'_>>, trigger: Option<Value<'_>>) -> String {
+    let code = code.map(|v| v.text()).unwrap_or_default();
+    match trigger.map(|t| t.text()) {
         Some(trigger) => {
             let mut s = String::with_capacity(code.len() + 1 + trigger.len());
             s.push_str(&code);
@@ -157,5 +178,44 @@ fn mllp_kind(e: &MllpError) -> &'static str {
         MllpError::OutsideEnvelope { .. } => "outside-envelope",
         MllpError::TooLarge { .. } => "too-large",
         MllpError::BadEndBlock { .. } => "bad-end-block",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wardgate_hl7::ParseLimits;
+
+    /// The audited MSH-9/MSH-10 read through the recorded field positions are what the header's
+    /// own accessors give, on every shipped fixture and on odd headers.
+    #[test]
+    fn message_ids_agree_with_the_header() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/hl7");
+        let mut raws: Vec<Vec<u8>> = std::fs::read_dir(dir)
+            .expect("fixtures folder")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "hl7"))
+            .map(|p| std::fs::read(p).expect("fixture"))
+            .map(|raw| wardgate_rules::to_segment_terminators(&raw))
+            .collect();
+        assert!(raws.len() > 10, "fixtures found: {}", raws.len());
+        raws.push(b"MSH|^~\\&|A|B|C|D|1||ACK|\\F\\9".to_vec());
+        raws.push(b"MSH|^~\\&|A|B|C|D|1||^O15~X^Y|~10".to_vec());
+        raws.push(b"MSH|^~\\&#|A|B|C|D|1||AD\\T\\T^A01^ADT_A01|C1|P|2.7".to_vec());
+        let mut compared = 0;
+        for raw in &raws {
+            let Ok(msg) = Message::parse(raw, &ParseLimits::default()) else {
+                continue;
+            };
+            compared += 1;
+            let h = msg.header();
+            let (ty, control) = message_ids(&msg);
+            let text = String::from_utf8_lossy(raw);
+            assert_eq!(ty, message_type(h), "{text}");
+            assert_eq!(control, h.control_id(), "{text}");
+        }
+        // Every fixture and the escaped and truncation-character headers parse; only the
+        // header whose MSH-10 is empty in its first repetition may be refused.
+        assert!(compared >= raws.len() - 1, "{compared} of {}", raws.len());
     }
 }

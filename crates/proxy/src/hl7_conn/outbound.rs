@@ -4,7 +4,7 @@
 use sha2::{Digest, Sha256};
 use wardgate_hl7::{FrameKind, Message, read_ack};
 
-use super::{Driver, Frame, message_type, mllp_kind, send};
+use super::{Driver, Frame, message_ids, mllp_kind, send};
 use crate::config::{FailurePolicy, UnmatchedAck};
 use crate::link::{self, Close};
 use crate::telemetry;
@@ -68,9 +68,9 @@ impl Driver {
                 return Ok(());
             }
         };
-        let header = msg.header();
-        rec.message_type = Some(message_type(header));
-        rec.control_id = header.control_id().map(|v| v.to_text());
+        let (message_type, control) = message_ids(&msg);
+        rec.message_type = Some(message_type);
+        rec.control_id = control.map(|v| v.to_text());
         let acked = read_ack(&msg).map(|(_, id)| id.raw().to_vec());
         let matched = acked
             .as_ref()
