@@ -61,6 +61,15 @@ pub fn parse_error(route: &str, kind: &'static str) {
         .increment(1);
 }
 
+/// A message judged by the route's rules: the time its inspection took, and the verdict of the
+/// deciding rule, if a rule decided.
+pub fn judged(route: &Route, started: std::time::Instant, verdict: &wardgate_rules::Verdict) {
+    inspection_time(route, started.elapsed());
+    if let Some(rule) = verdict.rule() {
+        rule_verdict(route, rule, verdict.label());
+    }
+}
+
 /// Time spent framing, parsing and evaluating one message.
 pub fn inspection_time(route: &Route, d: Duration) {
     let m = route.metrics();

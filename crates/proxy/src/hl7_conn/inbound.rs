@@ -77,10 +77,7 @@ impl Driver {
                     Some(now_ms),
                     &glass.overrides,
                 );
-                telemetry::inspection_time(&route, started.elapsed());
-                if let Some(rule) = verdict.rule() {
-                    telemetry::rule_verdict(&route, rule, verdict.label());
-                }
+                telemetry::judged(&route, started, &verdict);
                 match verdict {
                     Verdict::Permit(p) => {
                         rec.permitted(p);

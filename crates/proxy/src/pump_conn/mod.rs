@@ -196,10 +196,7 @@ impl Driver {
                     None,
                 ))
             });
-        telemetry::inspection_time(&route, started.elapsed());
-        if let Some(rule) = verdict.rule() {
-            telemetry::rule_verdict(&route, rule, verdict.label());
-        }
+        telemetry::judged(&route, started, &verdict);
         match verdict {
             Verdict::Permit(p) => {
                 rec.permitted(p);
