@@ -9,7 +9,7 @@ use nom::{
     sequence::preceded,
 };
 
-use crate::{Delimiters, Header, Message, Value};
+use crate::{Delimiters, Header, Message, ParseError, Value};
 
 pub use crate::escape::escape_text;
 
@@ -109,6 +109,21 @@ impl ErrorCode {
     pub const UNSUPPORTED_VERSION: ErrorCode = ErrorCode(203);
     /// 207 Application internal error.
     pub const APPLICATION_INTERNAL_ERROR: ErrorCode = ErrorCode(207);
+
+    /// The ERR-3 code for a message refused because it does not parse: 101 for a missing
+    /// required field, 207 for a count over a limit (the message may be valid, this receiver
+    /// will not take it), 100 for a message whose segments are not well formed.
+    pub fn for_parse_error(e: &ParseError) -> ErrorCode {
+        match e {
+            ParseError::MissingField { .. } => ErrorCode::REQUIRED_FIELD_MISSING,
+            ParseError::TooManySegments { .. }
+            | ParseError::TooManyFields { .. }
+            | ParseError::TooManyRepetitions { .. }
+            | ParseError::TooManyComponents { .. }
+            | ParseError::TooManySubcomponents { .. } => ErrorCode::APPLICATION_INTERNAL_ERROR,
+            _ => ErrorCode::SEGMENT_SEQUENCE,
+        }
+    }
 
     /// The table 0357 text for known codes.
     pub fn text(&self) -> &'static str {

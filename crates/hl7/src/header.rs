@@ -1,7 +1,7 @@
 //! The MSH segment read on its own (HL7 v2.5 §2.14.9), so a NACK can be built even when the
 //! rest of a message is malformed.
 
-use crate::{Delimiters, ParseError, Segment, Value};
+use crate::{AckCode, Delimiters, ParseError, Segment, Value};
 
 /// Which acknowledgement rules apply (HL7 v2.5 §2.9.2 original mode, §2.9.3 enhanced mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,6 +10,26 @@ pub enum AckMode {
     Original,
     /// MSH-15 or MSH-16 is valued: accept acknowledgement (`CA`/`CE`/`CR`) first.
     Enhanced,
+}
+
+impl AckMode {
+    /// The acknowledgement code of an error on the receiver's side (`AE`, or `CE` in enhanced
+    /// mode): the message was not processed and may be sent again, unlike a rejection.
+    pub fn error(self) -> AckCode {
+        match self {
+            AckMode::Original => AckCode::AE,
+            AckMode::Enhanced => AckCode::CE,
+        }
+    }
+
+    /// The acknowledgement code of a rejection (`AR`, or `CR` in enhanced mode): the message
+    /// is refused as sent.
+    pub fn reject(self) -> AckCode {
+        match self {
+            AckMode::Original => AckCode::AR,
+            AckMode::Enhanced => AckCode::CR,
+        }
+    }
 }
 
 /// The MSH segment of a message.

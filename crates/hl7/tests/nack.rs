@@ -243,3 +243,36 @@ fn fuzz_regressions_nack_roundtrip() {
     }
     assert!(seen >= 2, "regression inputs missing");
 }
+
+#[test]
+fn a_message_that_does_not_parse_is_answered_with_the_code_of_its_fault() {
+    use wardgate_hl7::{AckCode, AckMode, ErrorCode, Message, ParseLimits};
+    let code = |raw: &[u8], limits: &ParseLimits| {
+        let e = Message::parse(raw, limits).expect_err("refused");
+        ErrorCode::for_parse_error(&e)
+    };
+    let defaults = ParseLimits::default();
+    // MSH-10 missing: a required field.
+    assert_eq!(
+        code(b"MSH|^~\\&|A|B|C|D|1||RGV^O15", &defaults),
+        ErrorCode::REQUIRED_FIELD_MISSING
+    );
+    // A segment id that is not one: the segments are not well formed.
+    assert_eq!(
+        code(b"MSH|^~\\&|A|B|C|D|1||RGV^O15|9|P|2.6\rrxg|1", &defaults),
+        ErrorCode::SEGMENT_SEQUENCE
+    );
+    // Over a limit: a well-formed message this receiver will not take.
+    let tight = ParseLimits {
+        max_fields_per_segment: 5,
+        ..ParseLimits::default()
+    };
+    assert_eq!(
+        code(b"MSH|^~\\&|A|B|C|D|1||RGV^O15|9|P|2.6", &tight),
+        ErrorCode::APPLICATION_INTERNAL_ERROR
+    );
+    assert_eq!(AckMode::Original.error(), AckCode::AE);
+    assert_eq!(AckMode::Enhanced.error(), AckCode::CE);
+    assert_eq!(AckMode::Original.reject(), AckCode::AR);
+    assert_eq!(AckMode::Enhanced.reject(), AckCode::CR);
+}

@@ -6,8 +6,8 @@ use std::time::SystemTime;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use wardgate_hl7::{
-    AckCode, AckMode, ErrorCode, FrameKind, Header, Message, ParseError, Refusal, ReplyContext,
-    Severity, build_nack, wrap,
+    ErrorCode, FrameKind, Header, Message, ParseError, Refusal, ReplyContext, Severity, build_nack,
+    wrap,
 };
 use wardgate_rules::Verdict;
 
@@ -98,10 +98,7 @@ impl Driver {
                             d.application_code
                                 .map_or_else(|| error.0.to_string(), |c| c.to_string()),
                         );
-                        let code = match header.ack_mode() {
-                            AckMode::Original => AckCode::AR,
-                            AckMode::Enhanced => AckCode::CR,
-                        };
+                        let code = header.ack_mode().reject();
                         let text = format!("refused by wardgate rule {}: {}", d.rule, d.reason);
                         let refusal = Refusal {
                             code,
@@ -154,19 +151,8 @@ impl Driver {
             self.link.route.audit(rec);
             return Err(Close::Abort);
         };
-        let code = match h.ack_mode() {
-            AckMode::Original => AckCode::AE,
-            AckMode::Enhanced => AckCode::CE,
-        };
-        let error_code = match error {
-            ParseError::MissingField { .. } => ErrorCode::REQUIRED_FIELD_MISSING,
-            ParseError::TooManySegments { .. }
-            | ParseError::TooManyFields { .. }
-            | ParseError::TooManyRepetitions { .. }
-            | ParseError::TooManyComponents { .. }
-            | ParseError::TooManySubcomponents { .. } => ErrorCode::APPLICATION_INTERNAL_ERROR,
-            _ => ErrorCode::SEGMENT_SEQUENCE,
-        };
+        let code = h.ack_mode().error();
+        let error_code = ErrorCode::for_parse_error(&error);
         let text = format!("wardgate could not parse the message: {error}");
         let refusal = Refusal {
             code,
@@ -215,7 +201,7 @@ impl Driver {
             rec.verdict = "refused-backlog";
             rec.reason = Some("too many messages await the upstream's acknowledgement".into());
             let refusal = Refusal {
-                code: ack_error_code(header),
+                code: header.ack_mode().error(),
                 error: ErrorCode::APPLICATION_INTERNAL_ERROR,
                 severity: Severity::Error,
                 application_code: None,
@@ -231,7 +217,7 @@ impl Driver {
             rec.verdict = audit_gate::AUDIT_UNAVAILABLE;
             rec.reason = Some(why);
             let refusal = Refusal {
-                code: ack_error_code(header),
+                code: header.ack_mode().error(),
                 error: ErrorCode::APPLICATION_INTERNAL_ERROR,
                 severity: Severity::Error,
                 application_code: None,
@@ -258,7 +244,7 @@ impl Driver {
                 rec.reason = Some(why.clone());
                 let text = format!("wardgate could not deliver the message: {why}");
                 let refusal = Refusal {
-                    code: ack_error_code(header),
+                    code: header.ack_mode().error(),
                     error: ErrorCode::APPLICATION_INTERNAL_ERROR,
                     severity: Severity::Error,
                     application_code: None,
@@ -294,12 +280,5 @@ impl Driver {
                 Err(Close::Abort)
             }
         }
-    }
-}
-
-fn ack_error_code(header: &Header<'_>) -> AckCode {
-    match header.ack_mode() {
-        AckMode::Original => AckCode::AE,
-        AckMode::Enhanced => AckCode::CE,
     }
 }

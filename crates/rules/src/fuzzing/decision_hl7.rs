@@ -5,8 +5,8 @@
 use std::collections::VecDeque;
 
 use wardgate_hl7::{
-    AckCode, AckMode, ErrorCode, FrameKind, Header, Message, MllpFramer, ParseError, ParseLimits,
-    Refusal, ReplyContext, Severity, build_nack, read_ack, wrap,
+    ErrorCode, FrameKind, Header, Message, MllpFramer, ParseError, ParseLimits, Refusal,
+    ReplyContext, Severity, build_nack, read_ack, wrap,
 };
 
 use super::decision::{Inbox, Options, Output, PathOutcome, Peer, chunks};
@@ -147,10 +147,7 @@ impl Conn<'_> {
                         self.forward(i, id, header);
                     }
                     Verdict::Deny(d) => {
-                        let code = match header.ack_mode() {
-                            AckMode::Original => AckCode::AR,
-                            AckMode::Enhanced => AckCode::CR,
-                        };
+                        let code = header.ack_mode().reject();
                         let text = format!("refused by wardgate rule {}: {}", d.rule, d.reason);
                         let refusal = Refusal {
                             code,
@@ -185,14 +182,8 @@ impl Conn<'_> {
             // No MSH to address a NACK to: the connection closes.
             return false;
         };
-        let code = match h.ack_mode() {
-            AckMode::Original => AckCode::AE,
-            AckMode::Enhanced => AckCode::CE,
-        };
-        let error_code = match error {
-            ParseError::MissingField { .. } => ErrorCode::REQUIRED_FIELD_MISSING,
-            _ => ErrorCode::APPLICATION_INTERNAL_ERROR,
-        };
+        let code = h.ack_mode().error();
+        let error_code = ErrorCode::for_parse_error(error);
         let text = format!("wardgate could not parse the message: {error}");
         let refusal = Refusal {
             code,
@@ -213,10 +204,7 @@ impl Conn<'_> {
             .is_some_and(|u| u.outstanding.len() >= self.opts.max_outstanding);
         if backlog {
             let refusal = Refusal {
-                code: match header.ack_mode() {
-                    AckMode::Original => AckCode::AE,
-                    AckMode::Enhanced => AckCode::CE,
-                },
+                code: header.ack_mode().error(),
                 error: ErrorCode::APPLICATION_INTERNAL_ERROR,
                 severity: Severity::Error,
                 application_code: None,
